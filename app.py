@@ -1,0 +1,12 @@
+"""CRM Cockpit entry point: the frame around every page (st.navigation over pages/)."""
+
+import streamlit as st
+
+from crm.ui.pages import PAGES
+
+st.set_page_config(page_title="CRM Cockpit", page_icon=":material/monitoring:", layout="wide")
+
+navigation = st.navigation(
+    [st.Page(p.path, title=p.title, icon=p.icon, default=p.default) for p in PAGES], position="hidden"
+)
+navigation.run()

@@ -1,0 +1,237 @@
+"""Figure builders: a small frame in, a plotly figure out (graph_objects: ~10x faster to build than express)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import polars as pl
+
+from crm.format import CURRENCY_SYMBOL
+
+PALETTE = {"primary": "#2563eb", "muted": "#94a3b8", "good": "#16a34a", "bad": "#dc2626", "accent": "#f59e0b"}
+_LAYOUT = {
+    "margin": {"l": 10, "r": 10, "t": 80, "b": 10},
+    "height": 340,
+    "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
+    "title_y": 0.96,
+    "hovermode": "x unified",
+    "template": "plotly_white",
+}
+
+
+def _months(frame: pl.DataFrame) -> list[str]:
+    return [m.strftime("%b %Y") for m in frame["month"]]
+
+
+def build_revenue_chart(frame: pl.DataFrame) -> go.Figure:
+    """Revenue won per month (bars) with the same month a year earlier (line)."""
+    x = _months(frame)
+    fig = go.Figure()
+    fig.add_bar(x=x, y=frame["revenue_won"].to_list(), name="Revenue won", marker_color=PALETTE["primary"],
+                customdata=frame["won_deals"].to_list(),
+                hovertemplate=f"{CURRENCY_SYMBOL}%{{y:,.0f}} from %{{customdata}} deals<extra></extra>")
+    fig.add_scatter(x=x, y=frame["revenue_won_previous_year"].to_list(), name="Same month last year",
+                    mode="lines+markers", line={"color": PALETTE["muted"], "dash": "dot"},
+                    hovertemplate=f"{CURRENCY_SYMBOL}%{{y:,.0f}}<extra>last year</extra>")
+    fig.update_layout(title="Revenue won by month", yaxis={"tickprefix": CURRENCY_SYMBOL, "tickformat": "~s"},
+                      **_LAYOUT)
+    return fig
+
+
+def build_satisfaction_chart(frame: pl.DataFrame) -> go.Figure:
+    """NPS (left axis, −100…100) and CSAT (right axis, %) per month, response counts on hover."""
+    x = _months(frame)
+    fig = go.Figure()
+    fig.add_scatter(x=x, y=frame["nps"].to_list(), name="NPS", mode="lines+markers",
+                    line={"color": PALETTE["primary"]}, customdata=frame["nps_responses"].to_list(),
+                    hovertemplate="NPS %{y:.1f} (n=%{customdata})<extra></extra>")
+    fig.add_scatter(x=x, y=[None if v is None else 100 * v for v in frame["csat"].to_list()], name="CSAT",
+                    mode="lines+markers", yaxis="y2", line={"color": PALETTE["accent"]},
+                    customdata=frame["csat_responses"].to_list(),
+                    hovertemplate="CSAT %{y:.1f}% (n=%{customdata})<extra></extra>")
+    fig.update_layout(
+        title="NPS and CSAT by month",
+        yaxis={"title": "NPS", "range": [-100, 100], "zeroline": True},
+        yaxis2={"title": "CSAT %", "overlaying": "y", "side": "right", "range": [0, 100], "showgrid": False},
+        **_LAYOUT,
+    )
+    return fig
+
+
+def build_service_chart(frame: pl.DataFrame) -> go.Figure:
+    """Tickets created per month (bars), backlog at month end and SLA breach rate (lines)."""
+    x = _months(frame)
+    fig = go.Figure()
+    fig.add_bar(x=x, y=frame["tickets_created"].to_list(), name="Tickets created", marker_color=PALETTE["muted"])
+    fig.add_scatter(x=x, y=frame["backlog"].to_list(), name="Backlog at month end", mode="lines+markers",
+                    line={"color": PALETTE["primary"]})
+    fig.add_scatter(x=x, y=[None if v is None else 100 * v for v in frame["sla_breach_rate"].to_list()],
+                    name="SLA breach rate", mode="lines+markers", yaxis="y2", line={"color": PALETTE["bad"]},
+                    hovertemplate="%{y:.1f}%<extra>SLA breaches</extra>")
+    fig.update_layout(
+        title="Tickets, backlog and SLA breaches by month",
+        yaxis={"title": "Tickets"},
+        yaxis2={"title": "Breach rate %", "overlaying": "y", "side": "right", "rangemode": "tozero",
+                "showgrid": False},
+        **_LAYOUT,
+    )
+    return fig
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def build_funnel_chart(funnel: pl.DataFrame, mode: str, selected_steps: tuple[int, ...] = ()) -> go.Figure:
+    """Horizontal funnel: reached per step with step and cumulative conversion written on the bars,
+    and the drop-off from the previous step as a red segment. Box/click selection returns the step."""
+    stages = funnel["stage"].to_list()
+    steps = funnel["step"].to_list()
+    fig = go.Figure()
+    if mode == "snapshot":
+        fig.add_bar(
+            y=stages, x=funnel["deals"].to_list(), orientation="h", name="Open deals", marker_color=PALETTE["primary"],
+            customdata=steps,
+            text=[f"{d:,} deals · {CURRENCY_SYMBOL}{a:,.0f}" for d, a in zip(funnel["deals"], funnel["amount"], strict=True)],
+            textposition="auto", hovertemplate="%{y}: %{x:,} open deals<extra></extra>",
+        )
+        title = "Open pipeline by stage at the period end"
+    else:
+        reached = funnel["reached"].to_list()
+        stages = [
+            f"<b>{name}</b><br>{r:,} · {'step ' + _pct(sc) + ' · ' if i else ''}{_pct(c)} of first"
+            for i, (name, r, sc, c) in enumerate(zip(stages, reached, funnel["step_conversion"],
+                                                     funnel["cumulative_conversion"], strict=True))
+        ]
+        fig.add_bar(y=stages, x=reached, orientation="h", name="Reached", marker_color=PALETTE["primary"],
+                    customdata=steps, text=[f"{r:,}" for r in reached], textposition="inside",
+                    hovertemplate="%{x:,} deals reached<extra></extra>")
+        dropped = [0 if d is None else d for d in funnel["dropped"].to_list()]
+        fig.add_bar(y=stages, x=dropped, orientation="h", name="Dropped since previous step",
+                    marker_color="rgba(220,38,38,0.35)", customdata=steps,
+                    text=[f"−{d:,}" if d else "" for d in dropped], textposition="inside",
+                    hovertemplate="%{x:,} lost from the previous step<extra></extra>")
+        title = "Strict funnel (in-order paths only)" if mode == "strict" else "Cohort funnel (deals created in the period)"
+    if selected_steps:
+        chosen = [i for i, s in enumerate(steps) if s in selected_steps]
+        fig.update_traces(selectedpoints=chosen, unselected={"marker": {"opacity": 0.35}})
+    fig.update_layout(barmode="stack", title=title, dragmode="select", yaxis={"autorange": "reversed"},
+                      xaxis={"title": "Deals"}, **{**_LAYOUT, "hovermode": "closest"})
+    return fig
+
+
+def build_breakdown_heatmap(breakdown: pl.DataFrame, by: str) -> go.Figure:
+    """Step conversion per ``by`` group (rows) and funnel step (columns) as coloured squares, worst red.
+
+    The first step (grey) shows its deal count: it has no conversion. Cells are selectable (box or click).
+    """
+    groups = breakdown[by].unique(maintain_order=True).to_list()
+    first, rest = breakdown.filter(pl.col("step") == 1), breakdown.filter(pl.col("step") > 1)
+    fig = go.Figure()
+    for part, coloured in ((first, False), (rest, True)):
+        values = part["step_conversion"].to_list()
+        marker: dict = {"symbol": "square", "size": 46}
+        if coloured:
+            marker |= {"color": [0.0 if v is None else 100 * v for v in values], "colorscale": "RdYlGn",
+                       "showscale": True, "colorbar": {"title": "step %", "thickness": 12}}
+        else:
+            marker |= {"color": "#e2e8f0"}
+        fig.add_scatter(
+            x=part["stage"].to_list(), y=part[by].to_list(), mode="markers+text", marker=marker, showlegend=False,
+            text=[f"{r:,}" for r in part["reached"]] if not coloured else [_pct(v) for v in values],
+            textfont={"size": 11, "color": "#0f172a"},
+            customdata=list(zip(part[by].to_list(), part["step"].to_list(), part["reached"].to_list(), strict=True)),
+            hovertemplate=f"{by} %{{customdata[0]}}<br>%{{x}}: %{{customdata[2]:,}} deals<extra></extra>",
+        )
+    fig.update_layout(title=f"Step conversion by {by} (first column: deals)", dragmode="select",
+                      **{**_LAYOUT, "height": max(260, 90 + 52 * len(groups)), "hovermode": "closest"},
+                      yaxis={"autorange": "reversed", "type": "category", "categoryorder": "array",
+                             "categoryarray": groups},
+                      xaxis={"type": "category", "side": "top", "categoryorder": "array",
+                             "categoryarray": breakdown["stage"].unique(maintain_order=True).to_list()})
+    return fig
+
+
+def build_velocity_chart(velocity: pl.DataFrame) -> go.Figure:
+    """Median and p75 days in each stage."""
+    fig = go.Figure()
+    fig.add_bar(x=velocity["stage"].to_list(), y=velocity["median_days"].to_list(), name="Median",
+                marker_color=PALETTE["primary"], hovertemplate="%{y:.1f} days<extra>median</extra>")
+    fig.add_bar(x=velocity["stage"].to_list(), y=velocity["p75_days"].to_list(), name="p75",
+                marker_color=PALETTE["muted"], hovertemplate="%{y:.1f} days<extra>p75</extra>")
+    fig.update_layout(title="Time in stage (days)", barmode="group", yaxis={"title": "Days"}, **_LAYOUT)
+    return fig
+
+
+def build_win_cycle_trend(trend: pl.DataFrame) -> go.Figure:
+    """Win rate (%) and median sales cycle (days) per month."""
+    x = _months(trend)
+    fig = go.Figure()
+    fig.add_scatter(x=x, y=[None if v is None else 100 * v for v in trend["win_rate"].to_list()], name="Win rate",
+                    mode="lines+markers", line={"color": PALETTE["good"]}, hovertemplate="%{y:.1f}%<extra>win rate</extra>")
+    fig.add_scatter(x=x, y=trend["sales_cycle_days"].to_list(), name="Sales cycle (median days)", yaxis="y2",
+                    mode="lines+markers", line={"color": PALETTE["accent"]},
+                    hovertemplate="%{y:.1f} days<extra>sales cycle</extra>")
+    fig.update_layout(title="Win rate and sales cycle by month", yaxis={"title": "Win rate %", "rangemode": "tozero"},
+                      yaxis2={"title": "Days", "overlaying": "y", "side": "right", "rangemode": "tozero",
+                              "showgrid": False}, **_LAYOUT)
+    return fig
+
+
+def build_win_rate_chart(win_loss: pl.DataFrame, by: str) -> go.Figure:
+    """Win rate per group (bars, worst first) with the previous period as markers; selectable bars."""
+    fig = go.Figure()
+    groups = win_loss[by].to_list()
+    fig.add_bar(y=groups, x=[100 * v for v in win_loss["win_rate"].to_list()], orientation="h", name="This period",
+                marker_color=PALETTE["primary"], customdata=groups,
+                text=[f"{100 * v:.1f}% of {w + lost_:,}" for v, w, lost_ in
+                      zip(win_loss["win_rate"], win_loss["won"], win_loss["lost"], strict=True)],
+                textposition="auto", hovertemplate="%{y}: %{x:.1f}%<extra></extra>")
+    fig.add_scatter(y=groups, x=[None if v is None else 100 * v for v in win_loss["previous_win_rate"].to_list()],
+                    mode="markers", name="Previous period", marker={"color": PALETTE["bad"], "symbol": "line-ns-open",
+                                                                      "size": 18, "line": {"width": 3}},
+                    hovertemplate="%{y}: %{x:.1f}%<extra>previous</extra>")
+    fig.update_layout(title=f"Win rate by {by}", dragmode="select", xaxis={"title": "Win rate %", "rangemode": "tozero"},
+                      yaxis={"type": "category"},
+                      **{**_LAYOUT, "height": max(260, 80 + 32 * len(groups)), "hovermode": "closest"})
+    return fig
+
+
+def build_lost_reasons_chart(reasons: pl.DataFrame) -> go.Figure:
+    """Lost reasons ranked by deals (bars) with the previous period's count (markers)."""
+    fig = go.Figure()
+    labels = reasons["lost_reason"].to_list()
+    fig.add_bar(y=labels, x=reasons["deals"].to_list(), orientation="h", name="This period",
+                marker_color=PALETTE["bad"], customdata=reasons["amount"].to_list(),
+                hovertemplate=f"%{{y}}: %{{x:,}} deals, {CURRENCY_SYMBOL}%{{customdata:,.0f}}<extra></extra>")
+    fig.add_scatter(y=labels, x=reasons["previous_deals"].to_list(), mode="markers", name="Previous period",
+                    marker={"color": PALETTE["muted"], "symbol": "diamond", "size": 10})
+    fig.update_layout(title="Lost reasons", yaxis={"autorange": "reversed", "type": "category"},
+                      xaxis={"title": "Deals lost"}, **{**_LAYOUT, "hovermode": "closest"})
+    return fig
+
+
+def build_forecast_chart(forecast: pl.DataFrame) -> go.Figure:
+    """Open pipeline by expected close month: amount and weighted amount; overdue months in red."""
+    x = [m.strftime("%b %Y") for m in forecast["month"]]
+    overdue = forecast["overdue"].to_list()
+    fig = go.Figure()
+    fig.add_bar(x=x, y=forecast["amount"].to_list(), name="Open amount", marker_color="rgba(148,163,184,0.6)",
+                hovertemplate=f"{CURRENCY_SYMBOL}%{{y:,.0f}}<extra>open amount</extra>")
+    fig.add_bar(x=x, y=forecast["weighted_amount"].to_list(), name="Weighted (× stage probability)",
+                marker_color=[PALETTE["bad"] if o else PALETTE["primary"] for o in overdue],
+                hovertemplate=f"{CURRENCY_SYMBOL}%{{y:,.0f}}<extra>weighted</extra>")
+    fig.update_layout(title="Forecast by expected close month (red: expected before this month)", barmode="overlay",
+                      yaxis={"tickprefix": CURRENCY_SYMBOL, "tickformat": "~s"}, **_LAYOUT)
+    return fig
+
+
+def point_customdata(point: dict) -> list:
+    """A selected point's customdata as a list (Streamlit hands it back as a list, a scalar or {"0": v})."""
+    data = point.get("customdata")
+    if data is None:
+        return []
+    if isinstance(data, dict):
+        return [data[k] for k in sorted(data, key=lambda k: int(k) if str(k).isdigit() else 0)]
+    if isinstance(data, list | tuple):
+        return list(data)
+    return [data]

@@ -1,0 +1,197 @@
+"""``python -m crm [--db URL] COMMAND``: the command-line contract of DESIGN.md.
+
+Commands: init-demo, import, metrics, report. Errors a user can cause end in a
+one-paragraph message on stderr and exit code 2 (usage) or 1 (rejected input,
+unreachable store); never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import time
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from crm import demo, schema
+from crm.config import ConfigError, resolve_database_url
+from crm.dataset import Frames, load_frames
+from crm.filters import DEFAULT_PRESET, Filters, Period, resolve_preset
+from crm.ingest import ImportRejected, import_file, load_mapping
+from crm.metrics import METRICS, compute_with_previous, funnel
+from crm.reports import REPORTS, ReportOptions, build_report
+from crm.store import Store, StoreError
+
+
+class UsageError(Exception):
+    """Bad arguments (exit 2)."""
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("filters")
+    group.add_argument("--from", dest="date_from", type=_date, help="first day, YYYY-MM-DD")
+    group.add_argument("--to", dest="date_to", type=_date, help="last day, YYYY-MM-DD (default: last day with data)")
+    for dim in ("region", "segment", "product", "team", "owner"):
+        group.add_argument(f"--{dim}", action="append", default=[], metavar=dim.upper(),
+                           help=f"keep only this {dim} (repeatable)")
+    group.add_argument("--customers", default="", help="comma-separated customer ids (a selected set)")
+    group.add_argument("--select", action="append", default=[], metavar="KEY:VALUE",
+                       help="a chart selection, e.g. step:3 or owner:NAME (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse tree of every command."""
+    parser = argparse.ArgumentParser(prog="python -m crm", description="CRM Cockpit command line")
+    parser.add_argument("--db", help="SQLAlchemy URL (default: CRM_DATABASE_URL, secrets.toml, data/crm.db)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("init-demo", help="create the schema and fill it with seeded demo data")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--scale", type=float, default=1.0, help="multiplies the default size (1 ≈ 10k deals)")
+    p.add_argument("--as-of", type=_date, default=None, help="last day of data (default: yesterday)")
+
+    p = sub.add_parser("import", help="load a CSV into one canonical table, all or nothing")
+    p.add_argument("table", choices=schema.BUSINESS_TABLES, metavar="TABLE")
+    p.add_argument("file", type=Path, metavar="FILE")
+    p.add_argument("--mapping", type=Path, help='JSON {"columns": {"Source": "canonical"}}')
+    p.add_argument("--quarantine", type=Path, help="load the valid rows and write the bad ones here")
+
+    p = sub.add_parser("metrics", help="every registered metric for a period")
+    _add_filters(p)
+    p.add_argument("--json", action="store_true", help="one flat JSON object (default: a table)")
+    p.add_argument("--with-previous", action="store_true", help="add the previous period under 'previous'")
+
+    p = sub.add_parser("report", help="the table behind a panel")
+    p.add_argument("name", metavar="NAME", help=f"one of: {', '.join(REPORTS)}")
+    _add_filters(p)
+    p.add_argument("--format", choices=("csv", "json"), default="csv")
+    p.add_argument("--mode", choices=funnel.MODES, default="cohort", help="funnel mode (funnel, deals)")
+    p.add_argument("--by", choices=funnel.BREAKDOWNS, help="breakdown (funnel, win_loss, deals)")
+    p.add_argument("--days", type=int, default=funnel.DEFAULT_AGEING_DAYS, help="ageing threshold in days")
+    return parser
+
+
+def _filters(args: argparse.Namespace, frames: Frames) -> Filters:
+    anchor = frames.last_event_date() or date.today()
+    end = args.date_to or anchor
+    if args.date_from is None:
+        period = resolve_preset(DEFAULT_PRESET, end)
+    else:
+        if args.date_from > end:
+            raise UsageError(f"--from {args.date_from} is after --to {end}")
+        period = Period(args.date_from, end)
+    customers = [c for c in args.customers.split(",") if c.strip()]
+    selection = []
+    for raw in getattr(args, "select", []):
+        key, sep, value = raw.partition(":")
+        if not (sep and key and value):
+            raise UsageError(f"--select takes KEY:VALUE, got {raw!r}")
+        selection.append((key, value))
+    return Filters.create(period, regions=args.region, segments=args.segment, products=args.product,
+                          teams=args.team, owners=args.owner, customers=customers, selection=selection)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def _print_table(values: dict[str, Any]) -> None:
+    width = max(len(m.label) for m in METRICS)
+    for m in METRICS:
+        v = values[m.key]
+        shown = "—" if v is None else (f"{v:,.4f}" if isinstance(v, float) else f"{v:,}")
+        print(f"{m.label:<{width}}  {shown:>16}  {m.key}")
+
+
+def _cmd_init_demo(store: Store, args: argparse.Namespace) -> int:
+    spec = demo.DemoSpec(seed=args.seed, scale=args.scale, as_of=args.as_of)
+    started = time.perf_counter()
+    frames = demo.generate(spec)
+    version = store.replace_business_data(frames)
+    rows = sum(f.height for f in frames.values())
+    print(f"demo data (seed {spec.seed}, scale {spec.scale:g}, through {spec.end_date()}) loaded into "
+          f"{store.describe()}: {rows:,} rows in {time.perf_counter() - started:.1f} s; data version {version}",
+          file=sys.stderr)
+    return 0
+
+
+def _cmd_import(store: Store, args: argparse.Namespace) -> int:
+    mapping = load_mapping(args.mapping) if args.mapping else None
+    result = import_file(store, args.table, args.file, mapping=mapping, quarantine=args.quarantine)
+    note = f"; {result.quarantined} bad row(s) written to {args.quarantine}" if result.quarantined else ""
+    print(f"imported {result.loaded:,} row(s) into {result.table}{note}; data version {result.data_version}",
+          file=sys.stderr)
+    return 0
+
+
+def _cmd_metrics(store: Store, args: argparse.Namespace) -> int:
+    frames = load_frames(store)
+    filters = _filters(args, frames)
+    current, previous = compute_with_previous(frames.narrow(filters), filters.period)
+    if args.json:
+        out: dict[str, Any] = dict(current)
+        if args.with_previous:
+            out["previous"] = previous
+        print(json.dumps(out, default=_json_default))
+    else:
+        print(f"{filters.describe()}")
+        _print_table(current)
+        if args.with_previous:
+            print(f"\nprevious period {filters.period.previous().label()}")
+            _print_table(previous)
+    return 0
+
+
+def _cmd_report(store: Store, args: argparse.Namespace) -> int:
+    if args.name not in REPORTS:
+        raise UsageError(f"unknown report {args.name!r}; known: {', '.join(REPORTS)}")
+    frames = load_frames(store)
+    options = ReportOptions(mode=args.mode, by=args.by, days=args.days)
+    table = build_report(args.name, frames, _filters(args, frames), options)
+    if args.format == "json":
+        print(json.dumps(table.to_dicts(), default=_json_default))
+    else:
+        buffer = io.StringIO()
+        table.write_csv(buffer, datetime_format="%Y-%m-%d %H:%M:%S")
+        sys.stdout.write(buffer.getvalue())
+    return 0
+
+
+COMMANDS = {"init-demo": _cmd_init_demo, "import": _cmd_import, "metrics": _cmd_metrics, "report": _cmd_report}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        store = Store(resolve_database_url(args.db))
+        return COMMANDS[args.command](store, args)
+    except UsageError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (StoreError, ConfigError, ImportRejected) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except pl.exceptions.PolarsError as exc:
+        print(f"error: could not compute: {exc}", file=sys.stderr)
+        return 1
+
+
+__all__ = ["build_parser", "main"]

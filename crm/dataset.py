@@ -1,0 +1,243 @@
+"""Tables read once per data version into Polars, enriched for fast filtering.
+
+``load_frames`` reads only the columns the metrics need and copies the
+customer's region/segment/owner onto the fact tables (joins once, not per
+filter). ``Frames.narrow`` applies the dimension filters lazily; the period is
+applied later, by each metric, because pipeline, backlog, churn and previous
+periods need rows from before the period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from functools import cached_property
+
+import polars as pl
+
+from crm import schema
+from crm.business_hours import with_business_seconds
+from crm.filters import Filters
+from crm.settings import ServiceSettings, load_settings
+from crm.store import Store
+
+COLUMNS: dict[str, list[str]] = {
+    "customers": ["customer_id", "name", "region", "segment", "industry", "source", "owner", "created_at"],
+    "opportunities": [
+        "opportunity_id", "customer_id", "owner", "team", "region", "product", "source", "amount",
+        "created_at", "expected_close_date", "closed_at", "stage", "status", "lost_reason",
+    ],
+    "opportunity_stages": ["opportunity_id", "stage", "entered_at"],
+    "pipeline_stages": ["stage", "position", "win_probability", "kind"],
+    "orders": ["order_id", "customer_id", "ordered_at", "amount", "channel"],
+    "order_items": ["order_id", "product", "quantity", "amount"],
+    "tickets": [
+        "ticket_id", "customer_id", "created_at", "first_response_at", "resolved_at", "status",
+        "priority", "channel", "team", "agent", "product", "category", "reopened",
+    ],
+    "survey_responses": [
+        "response_id", "customer_id", "ticket_id", "kind", "score", "responded_at", "comment", "product", "team", "agent",
+    ],
+}
+
+_HOUR_US = 3_600_000_000
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The lazily narrowed frames one filter sees (no period applied yet)."""
+
+    opportunities: pl.LazyFrame
+    stages: pl.LazyFrame
+    pipeline_stages: pl.DataFrame
+    tickets: pl.LazyFrame
+    surveys: pl.LazyFrame
+    orders: pl.LazyFrame
+    customers: pl.LazyFrame
+    settings: ServiceSettings = ServiceSettings()
+
+
+@dataclass(frozen=True)
+class Frames:
+    """Enriched in-memory tables for one data version; shared by all sessions."""
+
+    customers: pl.DataFrame
+    opportunities: pl.DataFrame
+    stages: pl.DataFrame
+    pipeline_stages: pl.DataFrame
+    tickets: pl.DataFrame
+    surveys: pl.DataFrame
+    orders: pl.DataFrame
+    order_items: pl.DataFrame
+    version: int = 0
+    settings: ServiceSettings = ServiceSettings()
+
+    def narrow(self, filters: Filters) -> Dataset:
+        """Apply the dimension and customer filters (not the period) lazily."""
+        opportunities = self.opportunities.lazy().filter(filters.polars_expr("opportunities"))
+        stages = self.stages.lazy()
+        if filters.is_narrowed():
+            stages = stages.join(opportunities.select("opportunity_id"), on="opportunity_id", how="semi")
+        orders = self.orders.lazy().filter(filters.polars_expr("orders"))
+        if filters.products:
+            with_product = self.order_items.lazy().filter(pl.col("product").is_in(list(filters.products)))
+            orders = orders.join(with_product.select("order_id"), on="order_id", how="semi")
+        return Dataset(
+            opportunities=opportunities,
+            stages=stages,
+            pipeline_stages=self.pipeline_stages,
+            tickets=self.tickets.lazy().filter(filters.polars_expr("tickets")),
+            surveys=self.surveys.lazy().filter(filters.polars_expr("survey_responses")),
+            orders=orders,
+            customers=self.customers.lazy().filter(filters.polars_expr("customers")),
+            settings=self.settings,
+        )
+
+    def last_event_date(self) -> date | None:
+        """The latest date any business event is stamped with (None for an empty store)."""
+        return self._last_event_date
+
+    @cached_property
+    def _last_event_date(self) -> date | None:
+        candidates = [
+            self.opportunities["created_at"].max(), self.opportunities["closed_at"].max(),
+            self.tickets["created_at"].max(), self.surveys["responded_at"].max(), self.orders["ordered_at"].max(),
+        ]
+        stamps = [c for c in candidates if c is not None]
+        return max(stamps).date() if stamps else None  # type: ignore[union-attr]
+
+    def dimension_values(self) -> dict[str, list[str]]:
+        """The values each filter dimension takes in the data, sorted (for pickers and URL checks)."""
+        return self._dimension_values
+
+    @cached_property
+    def _dimension_values(self) -> dict[str, list[str]]:
+        def values(*series: pl.Series) -> list[str]:
+            merged = pl.concat([s.cast(pl.String) for s in series]).drop_nulls().unique().sort()
+            return merged.to_list()
+
+        return {
+            "region": values(self.customers["region"], self.opportunities["region"]),
+            "segment": values(self.customers["segment"]),
+            "product": values(self.opportunities["product"], self.tickets["product"], self.order_items["product"]),
+            "team": values(self.opportunities["team"], self.tickets["team"]),
+            "owner": values(self.opportunities["owner"], self.tickets["agent"], self.customers["owner"]),
+        }
+
+    def is_empty(self) -> bool:
+        """True when the store holds no business rows a metric could use."""
+        return all(f.height == 0 for f in (self.opportunities, self.tickets, self.surveys, self.orders))
+
+
+def enrich(raw: dict[str, pl.DataFrame], version: int = 0, settings: ServiceSettings | None = None) -> Frames:
+    """Join customer attributes and stage metadata onto the raw tables; ticket durations in calendar
+    and business hours (``settings.calendar``)."""
+    settings = settings or ServiceSettings()
+    customers = raw["customers"]
+    cust = customers.select("customer_id", "region", "segment", "owner")
+    stages_meta = raw["pipeline_stages"].sort("position")
+    opportunities = raw["opportunities"].join(
+        cust.select("customer_id", "segment"), on="customer_id", how="left"
+    )
+    stages = _stage_intervals(raw["opportunity_stages"], stages_meta)
+    tickets = raw["tickets"].join(cust.select("customer_id", "region", "segment"), on="customer_id", how="left")
+    first_answer = pl.coalesce("first_response_at", "resolved_at")
+    tickets = tickets.with_columns(
+        first_answer_at=first_answer,
+        first_response_hours=(first_answer - pl.col("created_at")).dt.total_microseconds() / _HOUR_US,
+        resolution_hours=(pl.col("resolved_at") - pl.col("created_at")).dt.total_microseconds() / _HOUR_US,
+    )
+    business = {"created_at": "created_bs", "first_answer_at": "first_answer_bs", "resolved_at": "resolved_bs"}
+    tickets = (
+        with_business_seconds(tickets.lazy(), business, settings.calendar)
+        .with_columns(
+            first_response_business_hours=(pl.col("first_answer_bs") - pl.col("created_bs")) / 3600.0,
+            resolution_business_hours=(pl.col("resolved_bs") - pl.col("created_bs")) / 3600.0,
+        )
+        .collect()
+    )
+    surveys = raw["survey_responses"].join(
+        cust.select("customer_id", "region", "segment"), on="customer_id", how="left"
+    )
+    # an integer key per customer: set operations (active customers, churn) on ints, not strings
+    keys = raw["orders"].select(pl.col("customer_id").unique(maintain_order=True)).with_row_index("customer_key")
+    orders = (
+        raw["orders"].join(cust, on="customer_id", how="left")
+        .join(keys, on="customer_id", how="left")
+        .with_columns(order_date=pl.col("ordered_at").dt.date())
+    )
+    return Frames(
+        customers=customers,
+        opportunities=opportunities,
+        stages=stages,
+        pipeline_stages=stages_meta,
+        tickets=tickets,
+        surveys=surveys,
+        orders=orders,
+        order_items=raw["order_items"],
+        version=version,
+        settings=settings,
+    )
+
+
+def _stage_intervals(history: pl.DataFrame, stages_meta: pl.DataFrame) -> pl.DataFrame:
+    """History rows with their stage's position, kind and probability, ``open_step`` (1..K for open
+    stages, in position order) and ``open_until``: when the next open-stage row of the same deal was
+    entered (null for its latest). The open stage at moment t is then the one row with
+    entered_at <= t < open_until: a filter, not a sort and group-by per query. Rows at the same
+    moment are ordered by position, the higher one last (DESIGN.md)."""
+    open_steps = (
+        stages_meta.filter(pl.col("kind") == "open").sort("position")
+        .select("stage", open_step=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
+    )
+    open_at = pl.when(pl.col("open_step").is_not_null()).then(pl.col("entered_at"))
+    return (
+        history.join(stages_meta, on="stage", how="left")
+        .join(open_steps, on="stage", how="left")
+        .sort("opportunity_id", "entered_at", "position", nulls_last=True)
+        .with_columns(
+            open_until=pl.when(pl.col("open_step").is_not_null()).then(
+                open_at.shift(-1).backward_fill().over("opportunity_id")
+            )
+        )
+    )
+
+
+def empty_raw() -> dict[str, pl.DataFrame]:
+    """Empty canonical frames with the right dtypes (for a store with no data)."""
+    return {name: pl.DataFrame(schema=schema.polars_schema(name, cols)) for name, cols in COLUMNS.items()}
+
+
+def load_frames(store: Store, version: int | None = None) -> Frames:
+    """Read every table the metrics need (projected columns) and enrich it."""
+    version = store.data_version() if version is None else version
+    if not store.has_schema():
+        return enrich(empty_raw(), version)
+    raw = {name: store.read(name, cols) for name, cols in COLUMNS.items()}
+    return enrich(raw, version, load_settings(store))
+
+
+DEMO_PIPELINE: list[dict[str, object]] = [
+    {"stage": "lead", "position": 1, "win_probability": 0.1, "kind": "open"},
+    {"stage": "qualified", "position": 2, "win_probability": 0.25, "kind": "open"},
+    {"stage": "proposal", "position": 3, "win_probability": 0.5, "kind": "open"},
+    {"stage": "negotiation", "position": 4, "win_probability": 0.75, "kind": "open"},
+    {"stage": "won", "position": 5, "win_probability": 1.0, "kind": "won"},
+    {"stage": "lost", "position": 6, "win_probability": 0.0, "kind": "lost"},
+]
+"""The demo store's stages (DESIGN.md), for hand-made frames in tests and examples."""
+
+
+def frames_from_rows(tables: dict[str, list[dict[str, object]]], settings: ServiceSettings | None = None) -> Frames:
+    """Frames from a few hand-written rows per table; missing columns and tables are empty.
+
+    ``pipeline_stages`` defaults to the demo stages. Used by unit tests and docs.
+    """
+    raw = empty_raw()
+    rows = {"pipeline_stages": DEMO_PIPELINE, **tables}
+    for name, records in rows.items():
+        target = schema.polars_schema(name, COLUMNS[name])
+        raw[name] = pl.DataFrame(
+            [{c: r.get(c) for c in target} for r in records], schema=target, orient="row"
+        ) if records else raw[name]
+    return enrich(raw, settings=settings)

@@ -1,0 +1,371 @@
+"""The sales funnel and what explains it: conversion, velocity, win/loss, forecast, ageing.
+
+Stage order and meaning come from ``pipeline_stages`` (kind open/won/lost,
+positions order the open stages), so a store with other stage names works
+unchanged. Definitions (DESIGN.md, binding):
+
+- cohort funnel: deals created in the period. Every created deal starts at the
+  first open stage. A deal has reached open stage k if its history up to the
+  period end holds stage k or a later open stage; a won deal (status won,
+  closed by the period end) has reached every open stage and the final step
+  "won"; lost adds nothing. Step conversion = reached(k) / reached(k−1);
+  cumulative = reached(k) / reached(first).
+- strict funnel: a deal counts only along its in-order path: it stops at its
+  first skipped stage (a row more than one open stage beyond the furthest it
+  had reached); a deal that skipped never counts as won.
+- snapshot: deals open at the period end by their stage then (count, amount).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import polars as pl
+
+from crm.dataset import Dataset
+from crm.filters import Period
+from crm.metrics.sales import open_at, stage_at
+
+FunnelMode = Literal["cohort", "strict", "snapshot"]
+MODES: tuple[str, ...] = ("cohort", "strict", "snapshot")
+BREAKDOWNS: tuple[str, ...] = ("owner", "team", "region", "product", "source")
+DEFAULT_AGEING_DAYS = 30
+_DAY_US = 86_400_000_000
+
+
+@dataclass(frozen=True)
+class StageSet:
+    """The configured stages: open ones in order, the won label, probabilities."""
+
+    open: tuple[str, ...]
+    won: str
+    probability: dict[str, float]
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        """Funnel steps: the open stages, then won."""
+        return (*self.open, self.won)
+
+
+def stage_set(pipeline_stages: pl.DataFrame) -> StageSet:
+    """Read the stage configuration; the first ``won`` stage names the final step."""
+    ordered = pipeline_stages.sort("position")
+    open_stages = tuple(ordered.filter(pl.col("kind") == "open")["stage"].to_list())
+    won = ordered.filter(pl.col("kind") == "won")["stage"].to_list()
+    probability = dict(zip(ordered["stage"].to_list(), ordered["win_probability"].to_list(), strict=True))
+    return StageSet(open_stages, won[0] if won else "won", probability)
+
+
+def _created_in(ds: Dataset, period: Period) -> pl.LazyFrame:
+    return ds.opportunities.filter(pl.col("created_at").is_between(period.start_ts, period.end_ts, closed="left"))
+
+
+def _won_by_end(period: Period) -> pl.Expr:
+    return (pl.col("status") == "won") & (pl.col("closed_at") <= period.end_ts)
+
+
+def _open_rows(ds: Dataset, period: Period) -> pl.LazyFrame:
+    """History rows of open stages entered by the period end, with ``step`` = 1..K."""
+    return ds.stages.filter(
+        (pl.col("entered_at") <= period.end_ts) & pl.col("open_step").is_not_null()
+    ).select("opportunity_id", "entered_at", "position", step="open_step")
+
+
+def reached_levels(ds: Dataset, period: Period, mode: FunnelMode = "cohort") -> pl.LazyFrame:
+    """Deals created in the period with ``level``: how many funnel steps each reached (1..K+1)."""
+    stages = stage_set(ds.pipeline_stages)
+    k = len(stages.open)
+    deals = _created_in(ds, period)
+    rows = _open_rows(ds, period).join(deals.select("opportunity_id"), on="opportunity_id", how="semi")
+    if mode == "strict":
+        ordered = rows.sort("opportunity_id", "entered_at", "position").with_columns(
+            before=pl.col("step").cum_max().shift(1).over("opportunity_id").fill_null(1).clip(lower_bound=1)
+        )
+        ordered = ordered.with_columns(
+            skipped=(pl.col("step") > pl.col("before") + 1).cast(pl.Int64).cum_sum().over("opportunity_id") > 0
+        )
+        per_deal = ordered.group_by("opportunity_id").agg(
+            top=pl.col("step").filter(~pl.col("skipped")).max(),
+            any_skip=pl.col("skipped").any(),
+        )
+    else:
+        per_deal = rows.group_by("opportunity_id").agg(top=pl.col("step").max(), any_skip=pl.lit(False))
+    level = pl.max_horizontal(pl.col("top").fill_null(1), pl.lit(1))
+    won = _won_by_end(period) & ~pl.col("any_skip").fill_null(False)
+    if mode == "strict":
+        won = won & (level == k)
+    return deals.join(per_deal, on="opportunity_id", how="left").with_columns(
+        level=pl.when(won).then(pl.lit(k + 1)).otherwise(level).cast(pl.Int64)
+    ).drop("top", "any_skip")
+
+
+def _conversion(counts: pl.DataFrame, stages: StageSet, by: str | None) -> pl.DataFrame:
+    """From deals per exact level to reached/amount per step with step and cumulative conversion."""
+    keys = [by] if by else []
+    steps = pl.DataFrame({"step": list(range(1, len(stages.steps) + 1)), "stage": list(stages.steps)},
+                         schema={"step": pl.Int64, "stage": pl.String})
+    groups = counts.select(keys).unique() if keys else pl.DataFrame({"_": [0]})
+    grid = groups.join(steps, how="cross").drop("_", strict=False)
+    reached = grid.join(counts, on=keys, how="left") if keys else grid.join(counts, how="cross")
+    reached = (
+        reached.filter(pl.col("level") >= pl.col("step"))
+        .group_by([*keys, "step"])
+        .agg(reached=pl.col("deals").sum(), amount=pl.col("amount").sum())
+    )
+    out = grid.join(reached, on=[*keys, "step"], how="left").with_columns(
+        pl.col("reached").fill_null(0).cast(pl.Int64), pl.col("amount").fill_null(0.0)
+    ).sort([*keys, "step"])
+    first = pl.col("reached").first().over(keys) if keys else pl.col("reached").first()
+    previous = pl.col("reached").shift(1).over(keys) if keys else pl.col("reached").shift(1)
+    return out.with_columns(
+        step_conversion=pl.when(previous > 0).then(pl.col("reached") / previous),
+        cumulative_conversion=pl.when(first > 0).then(pl.col("reached") / first),
+        dropped=(previous - pl.col("reached")).cast(pl.Int64),
+    ).select([*keys, "step", "stage", "reached", "amount", "step_conversion", "cumulative_conversion", "dropped"])
+
+
+def compute_funnel(ds: Dataset, period: Period, mode: FunnelMode = "cohort", by: str | None = None) -> pl.DataFrame:
+    """One row per funnel step (per ``by`` group): reached, amount, step and cumulative conversion, dropped.
+
+    Snapshot mode gives one row per open stage: deals open at the period end in it, and their amount.
+    """
+    stages = stage_set(ds.pipeline_stages)
+    if mode == "snapshot":
+        return compute_snapshot(ds, period, by)
+    levels = reached_levels(ds, period, mode)
+    keys = [by] if by else []
+    counts = (
+        levels.with_columns(pl.col(by).fill_null("(none)") if by else pl.lit(None).alias("_"))
+        .group_by([*keys, "level"])
+        .agg(deals=pl.len().cast(pl.Int64), amount=pl.col("amount").sum())
+        .collect()
+    )
+    return _conversion(counts, stages, by)
+
+
+def compute_snapshot(ds: Dataset, period: Period, by: str | None = None) -> pl.DataFrame:
+    """Deals open at the period end by their stage then: deals, amount, weighted amount."""
+    stages = stage_set(ds.pipeline_stages)
+    keys = [by] if by else []
+    deals = stage_at(ds, period, open_at(ds, period))
+    if by:
+        deals = deals.with_columns(pl.col(by).fill_null("(none)"))
+    grouped = deals.group_by([*keys, "stage_now"]).agg(
+        deals=pl.len().cast(pl.Int64),
+        amount=pl.col("amount").sum(),
+        weighted_amount=(pl.col("amount") * pl.col("win_probability").fill_null(0.0)).sum(),
+    ).collect()
+    index = pl.DataFrame({"stage": list(stages.open), "step": list(range(1, len(stages.open) + 1))},
+                         schema={"stage": pl.String, "step": pl.Int64})
+    groups = grouped.select(keys).unique() if keys else pl.DataFrame({"_": [0]})
+    grid = groups.join(index, how="cross").drop("_", strict=False)
+    return (
+        grid.join(grouped.rename({"stage_now": "stage"}), on=[*keys, "stage"], how="left")
+        .with_columns(pl.col("deals").fill_null(0), pl.col("amount").fill_null(0.0),
+                      pl.col("weighted_amount").fill_null(0.0))
+        .sort([*keys, "step"])
+        .select([*keys, "step", "stage", "deals", "amount", "weighted_amount"])
+    )
+
+
+def compute_stage_velocity(ds: Dataset, period: Period) -> pl.DataFrame:
+    """Time in each open stage, days: for deals created in the period that left it by the period end,
+    entering the stage to their next history row (median, p75, n)."""
+    stages = stage_set(ds.pipeline_stages)
+    deals = _created_in(ds, period).select("opportunity_id")
+    rows = (
+        ds.stages.filter(pl.col("entered_at") <= period.end_ts)
+        .join(deals, on="opportunity_id", how="semi")
+        .sort("opportunity_id", "entered_at", "position")
+        .with_columns(next_at=pl.col("entered_at").shift(-1).over("opportunity_id"))
+        .filter(pl.col("next_at").is_not_null() & pl.col("stage").is_in(list(stages.open)))
+        .with_columns(days=(pl.col("next_at") - pl.col("entered_at")).dt.total_microseconds() / _DAY_US)
+        .group_by("stage")
+        .agg(
+            deals=pl.len().cast(pl.Int64),
+            median_days=pl.col("days").quantile(0.5, "linear"),
+            p75_days=pl.col("days").quantile(0.75, "linear"),
+        )
+        .collect()
+    )
+    index = pl.DataFrame({"stage": list(stages.open), "step": list(range(1, len(stages.open) + 1))},
+                         schema={"stage": pl.String, "step": pl.Int64})
+    return (
+        index.join(rows, on="stage", how="left")
+        .with_columns(pl.col("deals").fill_null(0))
+        .sort("step")
+        .select("step", "stage", "deals", "median_days", "p75_days")
+    )
+
+
+def _closed_in(ds: Dataset, period: Period) -> pl.LazyFrame:
+    return ds.opportunities.filter(
+        pl.col("closed_at").is_between(period.start_ts, period.end_ts, closed="left")
+        & pl.col("status").is_in(["won", "lost"])
+    )
+
+
+def compute_win_loss(ds: Dataset, period: Period, by: str = "owner") -> pl.DataFrame:
+    """Per ``by`` group, over deals closed in the period: won, lost, win rate, revenue won, amount lost;
+    with the previous period's win rate. Worst win rate first."""
+    def summary(p: Period) -> pl.LazyFrame:
+        return (
+            _closed_in(ds, p).with_columns(pl.col(by).fill_null("(none)"))
+            .group_by(by)
+            .agg(
+                won=(pl.col("status") == "won").sum().cast(pl.Int64),
+                lost=(pl.col("status") == "lost").sum().cast(pl.Int64),
+                revenue_won=pl.col("amount").filter(pl.col("status") == "won").sum(),
+                amount_lost=pl.col("amount").filter(pl.col("status") == "lost").sum(),
+            )
+            .with_columns(win_rate=pl.col("won") / (pl.col("won") + pl.col("lost")))
+        )
+
+    now, before = pl.collect_all([summary(period), summary(period.previous())])
+    return (
+        now.join(before.select(by, previous_win_rate="win_rate"), on=by, how="left")
+        .with_columns(change=pl.col("win_rate") - pl.col("previous_win_rate"))
+        .sort(["win_rate", by])
+    )
+
+
+def compute_lost_reasons(ds: Dataset, period: Period) -> pl.DataFrame:
+    """Lost reasons ranked by deals lost in the period: deals, amount, share; the previous period's deals and the change."""
+    def summary(p: Period) -> pl.LazyFrame:
+        return (
+            _closed_in(ds, p).filter(pl.col("status") == "lost")
+            .with_columns(pl.col("lost_reason").fill_null("(not given)"))
+            .group_by("lost_reason")
+            .agg(deals=pl.len().cast(pl.Int64), amount=pl.col("amount").sum())
+        )
+
+    now, before = pl.collect_all([summary(period), summary(period.previous())])
+    total = now["deals"].sum()
+    return (
+        now.join(before.rename({"deals": "previous_deals", "amount": "previous_amount"}), on="lost_reason",
+                 how="full", coalesce=True)
+        .with_columns(pl.col("deals", "previous_deals").fill_null(0), pl.col("amount", "previous_amount").fill_null(0.0))
+        .with_columns(
+            share=pl.col("deals") / total if total else pl.lit(None, dtype=pl.Float64),
+            change=pl.col("deals") - pl.col("previous_deals"),
+        )
+        .sort(["deals", "amount", "lost_reason"], descending=[True, True, False])
+    )
+
+
+def median_cycle_days(ds: Dataset, period: Period) -> float | None:
+    """Median sales cycle (days) of deals won in the period; if none, of all deals won by its end."""
+    won = ds.opportunities.filter(pl.col("status") == "won").with_columns(
+        days=(pl.col("closed_at") - pl.col("created_at")).dt.total_microseconds() / _DAY_US
+    )
+    in_period, overall = pl.collect_all([
+        won.filter(pl.col("closed_at").is_between(period.start_ts, period.end_ts, closed="left")).select(
+            pl.col("days").median()),
+        won.filter(pl.col("closed_at") <= period.end_ts).select(pl.col("days").median()),
+    ])
+    value = in_period.item()
+    return value if value is not None else overall.item()
+
+
+def compute_forecast(ds: Dataset, period: Period) -> pl.DataFrame:
+    """Deals open at the period end by expected close month: deals, amount, weighted amount.
+
+    Expected close is ``expected_close_date`` where present, else created_at + the
+    median sales cycle. Months before the period end's month are ``overdue``.
+    """
+    cycle = median_cycle_days(ds, period) or 0.0
+    deals = stage_at(ds, period, open_at(ds, period)).with_columns(
+        expected=pl.coalesce(
+            pl.col("expected_close_date"),
+            (pl.col("created_at") + pl.duration(microseconds=int(cycle * _DAY_US))).dt.date(),
+        ),
+        weighted=pl.col("amount") * pl.col("win_probability").fill_null(0.0),
+    )
+    this_month = period.end.replace(day=1)
+    return (
+        deals.group_by(month=pl.col("expected").dt.month_start())
+        .agg(deals=pl.len().cast(pl.Int64), amount=pl.col("amount").sum(), weighted_amount=pl.col("weighted").sum())
+        .with_columns(overdue=pl.col("month") < pl.lit(this_month))
+        .sort("month")
+        .collect()
+    )
+
+
+def compute_ageing(ds: Dataset, period: Period, days: int = DEFAULT_AGEING_DAYS) -> pl.DataFrame:
+    """Deals open at the period end that have been in their stage longer than ``days``, oldest first."""
+    end = period.end_ts
+    return (
+        stage_at(ds, period, open_at(ds, period))
+        .with_columns(
+            days_in_stage=(pl.lit(end) - pl.coalesce("stage_since", "created_at")).dt.total_microseconds() / _DAY_US
+        )
+        .filter(pl.col("days_in_stage") > days)
+        .sort("days_in_stage", descending=True)
+        .select("opportunity_id", "customer_id", "owner", "team", "region", "product", "amount",
+                pl.col("stage_now").alias("stage"), "days_in_stage", "created_at", "expected_close_date")
+        .collect()
+    )
+
+
+def stage_history(ds: Dataset, period: Period, ids: pl.LazyFrame) -> pl.LazyFrame:
+    """``opportunity_id`` -> ``history``: 'lead 2026-01-02 → proposal 2026-01-10 → won 2026-02-01' (to the period end)."""
+    return (
+        ds.stages.join(ids, on="opportunity_id", how="semi")
+        .filter(pl.col("entered_at") <= period.end_ts)
+        .sort("opportunity_id", "entered_at", "position")
+        .group_by("opportunity_id", maintain_order=True)
+        .agg(history=pl.format("{} {}", pl.col("stage"), pl.col("entered_at").dt.strftime("%Y-%m-%d")).str.join(" → "))
+    )
+
+
+@dataclass(frozen=True)
+class DealDrill:
+    """Which deals a chart selection points at: funnel steps (1-based) and/or a breakdown value."""
+
+    steps: tuple[int, ...] = ()
+    by: str | None = None
+    values: tuple[str, ...] = ()
+
+
+def deals_behind(ds: Dataset, period: Period, mode: FunnelMode = "cohort", drill: DealDrill | None = None) -> pl.DataFrame:
+    """The deals behind a funnel selection, with their current state and stage history.
+
+    Cohort/strict: deals created in the period whose level reached any selected
+    step (or all of the cohort); snapshot: deals open at the period end in a
+    selected stage. A breakdown value narrows to that owner/team/...
+    """
+    drill = drill or DealDrill()
+    if mode == "snapshot":
+        stages = stage_set(ds.pipeline_stages)
+        deals = stage_at(ds, period, open_at(ds, period))
+        if drill.steps:
+            names = [stages.open[s - 1] for s in drill.steps if 0 < s <= len(stages.open)]
+            deals = deals.filter(pl.col("stage_now").is_in(names))
+    else:
+        deals = reached_levels(ds, period, mode)
+        if drill.steps:
+            deals = deals.filter(pl.col("level") >= min(drill.steps))
+        deals = stage_at(ds, period, deals)
+    if drill.by and drill.values:
+        deals = deals.filter(pl.col(drill.by).fill_null("(none)").is_in(list(drill.values)))
+    status_then = (
+        pl.when(pl.col("status").is_in(["won", "lost"]) & (pl.col("closed_at") <= period.end_ts))
+        .then(pl.col("status")).otherwise(pl.lit("open"))
+    )
+    deals = deals.with_columns(status_at_end=status_then)
+    history = stage_history(ds, period, deals.select("opportunity_id"))
+    return (
+        deals.join(history, on="opportunity_id", how="left")
+        .select(
+            "opportunity_id", "customer_id", "owner", "team", "region", "product", "source", "amount",
+            "created_at", pl.col("status_at_end").alias("status"),
+            pl.when(pl.col("status_at_end") == "open").then(pl.col("stage_now")).otherwise(pl.col("status_at_end"))
+            .alias("stage"),
+            pl.when(pl.col("status_at_end") != "open").then(pl.col("closed_at")).alias("closed_at"),
+            pl.when(pl.col("status_at_end") == "lost").then(pl.col("lost_reason")).alias("lost_reason"),
+            "history",
+        )
+        .sort("created_at", "opportunity_id")
+        .collect()
+    )

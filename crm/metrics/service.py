@@ -1,0 +1,196 @@
+"""Service metrics over tickets: response and resolution percentiles, SLA, backlog, reopens.
+
+Times come in two bases: ``calendar`` hours and ``business`` hours (the
+store's business calendar, see crm.business_hours); SLA can be judged in
+either. SLA targets per priority come from the store's settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Literal
+
+import polars as pl
+
+from crm.business_hours import business_seconds_at
+from crm.dataset import Dataset
+from crm.filters import Period
+from crm.settings import DEFAULT_SLA_TARGETS
+
+Basis = Literal["calendar", "business"]
+BASES: tuple[str, ...] = ("calendar", "business")
+SERVICE_BREAKDOWNS: tuple[str, ...] = ("team", "agent", "priority", "channel")
+SLA_TARGET_HOURS = DEFAULT_SLA_TARGETS
+AT_RISK_SHARE = 0.75
+"""An unanswered ticket is 'due soon' once 75% of its target has passed (the last quarter)."""
+
+_HOUR_US = 3_600_000_000
+_COLUMNS = {
+    "calendar": ("first_response_hours", "resolution_hours"),
+    "business": ("first_response_business_hours", "resolution_business_hours"),
+}
+
+
+def created_in(ds: Dataset, period: Period) -> pl.LazyFrame:
+    """Tickets created within the period."""
+    return ds.tickets.filter(pl.col("created_at").is_between(period.start_ts, period.end_ts, closed="left"))
+
+
+def sla_target_expr(targets: Mapping[str, float] = SLA_TARGET_HOURS) -> pl.Expr:
+    """Target hours for each ticket's priority (normal when empty or unknown)."""
+    return pl.col("priority").replace_strict(dict(targets), default=targets["normal"], return_dtype=pl.Float64)
+
+
+def waited_hours_expr(ds: Dataset, period: Period, basis: Basis = "calendar") -> pl.Expr:
+    """Hours from creation to the period end, in the basis (for tickets not answered by then)."""
+    end = period.end_ts
+    if basis == "business":
+        return (pl.lit(business_seconds_at(end, ds.settings.calendar)) - pl.col("created_bs")) / 3600.0
+    return (pl.lit(end) - pl.col("created_at")).dt.total_microseconds() / _HOUR_US
+
+
+def breached_expr(ds: Dataset, period: Period, basis: Basis = "calendar") -> pl.Expr:
+    """True when the first response was later than the target, or is missing at the period end
+    while more than the target had passed since creation; exactly at the target is no breach."""
+    target = sla_target_expr(ds.settings.targets)
+    answered = pl.col("first_answer_at").is_not_null() & (pl.col("first_answer_at") <= period.end_ts)
+    response = pl.col(_COLUMNS[basis][0])
+    return pl.when(answered).then(response > target).otherwise(waited_hours_expr(ds, period, basis) > target)
+
+
+def _time_stats(period: Period, basis: Basis) -> list[pl.Expr]:
+    first_col, resolution_col = _COLUMNS[basis]
+    first = pl.col(first_col).filter(pl.col("first_answer_at") <= period.end_ts)
+    resolution = pl.col(resolution_col).filter(pl.col("resolved_at") <= period.end_ts)
+    return [
+        first.quantile(0.5, "linear").alias("first_response_p50"),
+        first.quantile(0.9, "linear").alias("first_response_p90"),
+        resolution.quantile(0.5, "linear").alias("resolution_p50"),
+        resolution.quantile(0.9, "linear").alias("resolution_p90"),
+    ]
+
+
+def summarise_service(ds: Dataset, period: Period) -> pl.LazyFrame:
+    """tickets_created, first response and resolution p50/p90 (calendar and business hours), SLA breach rates."""
+    calendar = [e.name.suffix("_hours") for e in _time_stats(period, "calendar")]
+    business = [e.name.suffix("_business_hours") for e in _time_stats(period, "business")]
+    return created_in(ds, period).select(
+        tickets_created=pl.len().cast(pl.Int64),
+        *calendar,
+        *business,
+        sla_breach_rate=breached_expr(ds, period, "calendar").mean(),
+        sla_breach_rate_business=breached_expr(ds, period, "business").mean(),
+        reopened_tickets=(pl.col("reopened").fill_null(0) > 0).sum().cast(pl.Int64),
+    )
+
+
+def summarise_backlog(ds: Dataset, period: Period) -> pl.LazyFrame:
+    """backlog: tickets created by the period end and not resolved by then."""
+    end = period.end_ts
+    return ds.tickets.filter(
+        (pl.col("created_at") <= end) & (pl.col("resolved_at").is_null() | (pl.col("resolved_at") > end))
+    ).select(backlog=pl.len().cast(pl.Int64))
+
+
+def bucket_periods(period: Period, grain: str) -> list[Period]:
+    """The weeks (Monday–Sunday) or calendar months overlapping the period, cut to it."""
+    out: list[Period] = []
+    day = period.start
+    while day <= period.end:
+        if grain == "week":
+            last = day + timedelta(days=6 - day.weekday())
+        else:
+            nxt = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+            last = nxt - timedelta(days=1)
+        out.append(Period(day, min(last, period.end)))
+        day = min(last, period.end) + timedelta(days=1)
+    return out
+
+
+def service_times(ds: Dataset, period: Period, by: str | None = None, basis: Basis = "calendar") -> pl.DataFrame:
+    """Per ``by`` group (team, agent, priority, channel; or one row): tickets, p50/p90 of first
+    response and resolution in the basis's hours, SLA breach rate, reopened tickets. Slowest first."""
+    keys = [by] if by else []
+    frame = created_in(ds, period)
+    if by:
+        frame = frame.with_columns(pl.col(by).fill_null("(none)"))
+    grouped = frame.group_by(keys) if keys else frame
+    stats = [pl.len().cast(pl.Int64).alias("tickets"), *_time_stats(period, basis),
+             breached_expr(ds, period, basis).mean().alias("sla_breach_rate"),
+             (pl.col("reopened").fill_null(0) > 0).sum().cast(pl.Int64).alias("reopened")]
+    out = grouped.agg(stats) if keys else grouped.select(stats)
+    return out.sort(["first_response_p50", *keys], descending=[True, *([False] * len(keys))],
+                    nulls_last=True).collect()
+
+
+def service_trend(ds: Dataset, period: Period, grain: str = "week", basis: Basis = "calendar") -> pl.DataFrame:
+    """Per week or month of the period: tickets created and resolved, backlog at its end, p50/p90
+    response and resolution, SLA breach rate (judged at the bucket's end), reopened tickets."""
+    buckets = bucket_periods(period, grain)
+    plans = []
+    for b in buckets:
+        created = created_in(ds, b)
+        plans.append(pl.concat([
+            created.select(pl.len().cast(pl.Int64).alias("created"), *_time_stats(b, basis),
+                           breached_expr(ds, b, basis).mean().alias("sla_breach_rate"),
+                           (pl.col("reopened").fill_null(0) > 0).sum().cast(pl.Int64).alias("reopened")),
+            ds.tickets.filter(pl.col("resolved_at").is_between(b.start_ts, b.end_ts, closed="left"))
+            .select(pl.len().cast(pl.Int64).alias("resolved")),
+            summarise_backlog(ds, b),
+        ], how="horizontal"))
+    frames = pl.collect_all(plans) if plans else []
+    rows = [{"bucket": b.start, "bucket_end": b.end, **f.row(0, named=True)} for b, f in zip(buckets, frames, strict=True)]
+    return pl.DataFrame(rows, schema_overrides={"first_response_p50": pl.Float64, "first_response_p90": pl.Float64,
+                                                "resolution_p50": pl.Float64, "resolution_p90": pl.Float64,
+                                                "sla_breach_rate": pl.Float64})
+
+
+HISTOGRAM_EDGES: tuple[float, ...] = (0, 1, 2, 4, 8, 12, 24, 48, 72, 120, 168, 336)
+
+
+def time_histogram(ds: Dataset, period: Period, basis: Basis = "calendar") -> pl.DataFrame:
+    """How first response and resolution times spread (tickets per hour band), binned in Polars."""
+    first_col, resolution_col = _COLUMNS[basis]
+    edges = list(HISTOGRAM_EDGES)
+    labels = [f"{a:g}–{b:g} h" for a, b in zip(edges, edges[1:], strict=False)] + [f"{edges[-1]:g}+ h"]
+    frame = created_in(ds, period)
+    parts = []
+    for name, column, event in (("first response", first_col, "first_answer_at"),
+                                ("resolution", resolution_col, "resolved_at")):
+        values = frame.filter(pl.col(event) <= period.end_ts).select(pl.col(column).alias("hours"))
+        parts.append(
+            values.with_columns(band=pl.col("hours").cut(edges[1:], labels=labels, left_closed=True))
+            .group_by("band").agg(tickets=pl.len().cast(pl.Int64))
+            .with_columns(measure=pl.lit(name))
+        )
+    counts = pl.concat(parts).collect()
+    grid = pl.DataFrame({"measure": ["first response"] * len(labels) + ["resolution"] * len(labels),
+                         "band": labels * 2, "order": list(range(len(labels))) * 2})
+    return (
+        grid.join(counts.with_columns(pl.col("band").cast(pl.String)), on=["measure", "band"], how="left")
+        .with_columns(pl.col("tickets").fill_null(0))
+        .sort("measure", "order").drop("order")
+    )
+
+
+def sla_watchlist(ds: Dataset, period: Period, basis: Basis = "calendar") -> pl.DataFrame:
+    """Tickets not answered at the period end that are past their target or in its last quarter,
+    oldest first: what a supervisor acts on today."""
+    end = period.end_ts
+    target = sla_target_expr(ds.settings.targets)
+    waiting = ds.tickets.filter(
+        (pl.col("created_at") <= end)
+        & (pl.col("first_answer_at").is_null() | (pl.col("first_answer_at") > end))
+        & (pl.col("resolved_at").is_null() | (pl.col("resolved_at") > end))
+    ).with_columns(waited_hours=waited_hours_expr(ds, period, basis), target_hours=target)
+    return (
+        waiting.filter(pl.col("waited_hours") >= AT_RISK_SHARE * pl.col("target_hours"))
+        .with_columns(sla=pl.when(pl.col("waited_hours") > pl.col("target_hours")).then(pl.lit("breached"))
+                      .otherwise(pl.lit("due soon")),
+                      over_by_hours=pl.col("waited_hours") - pl.col("target_hours"))
+        .sort("created_at", "ticket_id")
+        .select("ticket_id", "created_at", "priority", "sla", "waited_hours", "target_hours", "over_by_hours",
+                "team", "agent", "channel", "product", "customer_id")
+        .collect()
+    )

@@ -1,0 +1,159 @@
+"""The tables behind the panels, by name: what ``python -m crm report NAME`` prints.
+
+Each report is a function (frames, filters) -> small Polars frame; the pages
+chart the same frames, so the CLI and the screen agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+
+from crm.dataset import Frames
+from crm.filters import Filters, Period
+from crm.metrics import METRICS, compute_with_previous, funnel, monthly_trend
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """View settings some reports take: funnel mode, breakdown, ageing threshold."""
+
+    mode: funnel.FunnelMode = "cohort"
+    by: str | None = None
+    days: int = funnel.DEFAULT_AGEING_DAYS
+
+
+DEFAULT_OPTIONS = ReportOptions()
+
+
+@dataclass(frozen=True)
+class Report:
+    """A named table: what it shows and how it is computed."""
+
+    name: str
+    description: str
+    build: Callable[[Frames, Filters, ReportOptions], pl.DataFrame]
+
+
+def kpi_table(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """One row per metric: key, label, unit, value, previous value, change (value − previous)."""
+    current, previous = compute_with_previous(frames.narrow(filters), filters.period)
+    rows = []
+    for m in METRICS:
+        value, before = current[m.key], previous[m.key]
+        change = None if value is None or before is None else value - before
+        rows.append({"key": m.key, "label": m.label, "unit": m.unit.value, "value": value,
+                     "previous": before, "change": change, "formula": m.formula})
+    return pl.DataFrame(rows, schema_overrides={"value": pl.Float64, "previous": pl.Float64, "change": pl.Float64})
+
+
+def kpi_trend(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """Every metric per calendar month for the 12 months ending with the period's last day."""
+    return monthly_trend(frames.narrow(filters), filters.period, 12)
+
+
+def _shift_year(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def revenue_by_month(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """Revenue won per month over the last 12 months, with the same month a year earlier."""
+    ds = frames.narrow(filters)
+    this_year = monthly_trend(ds, filters.period, 12).select("month", "revenue_won", "won_deals")
+    end = filters.period.end
+    year_ago = monthly_trend(ds, Period(_shift_year(end, -1), _shift_year(end, -1)), 12).select(
+        pl.col("revenue_won").alias("revenue_won_previous_year")
+    )
+    return pl.concat([this_year, year_ago], how="horizontal")
+
+
+def satisfaction_by_month(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """NPS and CSAT per month over the last 12 months, with their response counts."""
+    return monthly_trend(frames.narrow(filters), filters.period, 12).select(
+        "month", "nps", "nps_responses", "csat", "csat_responses"
+    )
+
+
+def service_by_month(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """Tickets created, backlog at month end, first response p50 and SLA breach rate per month."""
+    return monthly_trend(frames.narrow(filters), filters.period, 12).select(
+        "month", "tickets_created", "backlog", "first_response_p50_hours", "sla_breach_rate"
+    )
+
+
+def funnel_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """The funnel in the chosen mode (and breakdown): one row per step."""
+    return funnel.compute_funnel(frames.narrow(filters), filters.period, options.mode, options.by)
+
+
+def velocity_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """Median and p75 days in each open stage."""
+    return funnel.compute_stage_velocity(frames.narrow(filters), filters.period)
+
+
+def win_loss_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """Win rate by owner (or ``--by``) with the previous period's."""
+    return funnel.compute_win_loss(frames.narrow(filters), filters.period, options.by or "owner")
+
+
+def lost_reasons_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """Lost reasons ranked, with the previous period's counts."""
+    return funnel.compute_lost_reasons(frames.narrow(filters), filters.period)
+
+
+def forecast_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """Open pipeline by expected close month, weighted by stage probability."""
+    return funnel.compute_forecast(frames.narrow(filters), filters.period)
+
+
+def ageing_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """Open deals in their stage longer than ``--days`` days at the period end."""
+    return funnel.compute_ageing(frames.narrow(filters), filters.period, options.days)
+
+
+def deal_drill(filters: Filters, by: str | None = None) -> funnel.DealDrill:
+    """The deals a selection in the filters points at (``step`` and breakdown values)."""
+    steps = tuple(int(v) for v in filters.selected("step") if v.isdigit())
+    keys = {k for k, _ in filters.selection if k in funnel.BREAKDOWNS}
+    group = by if by in keys else (sorted(keys)[0] if keys else None)
+    return funnel.DealDrill(steps=steps, by=group, values=filters.selected(group) if group else ())
+
+
+def deals_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """The deals behind the selection (``select=step:3``, ``select=owner:NAME``) with their stage history."""
+    return funnel.deals_behind(frames.narrow(filters), filters.period, options.mode, deal_drill(filters, options.by))
+
+
+REPORTS: dict[str, Report] = {
+    r.name: r
+    for r in (
+        Report("kpis", "every metric with its previous-period value and change", kpi_table),
+        Report("kpi_trend", "every metric per month, 12 months ending with the period", kpi_trend),
+        Report("revenue_by_month", "revenue won per month with the year before", revenue_by_month),
+        Report("satisfaction_by_month", "NPS and CSAT per month with response counts", satisfaction_by_month),
+        Report("service_by_month", "tickets, backlog, first response and SLA breaches per month", service_by_month),
+        Report("funnel", "funnel steps: reached, amount, step and cumulative conversion (--mode, --by)",
+               funnel_report),
+        Report("stage_velocity", "median and p75 days in each stage", velocity_report),
+        Report("win_loss", "win rate by owner or --by, with the previous period", win_loss_report),
+        Report("lost_reasons", "lost reasons ranked, with the previous period", lost_reasons_report),
+        Report("forecast", "weighted open pipeline by expected close month", forecast_report),
+        Report("ageing", "open deals stuck in their stage longer than --days", ageing_report),
+        Report("deals", "the deals behind a selection (--select step:N, --select owner:NAME)", deals_report),
+    )
+}
+
+
+def build_report(name: str, frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """The table of report ``name``; KeyError lists the known names."""
+    try:
+        report = REPORTS[name]
+    except KeyError:
+        raise KeyError(f"unknown report {name!r}; known: {', '.join(REPORTS)}") from None
+    return report.build(frames, filters, options)

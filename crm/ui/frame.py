@@ -1,0 +1,242 @@
+"""The frame around every page: page config, the store, the global filter bar, URL state.
+
+Every page script calls ``page_frame()`` first, so a page also works when run
+on its own (a deep link on a fresh server, AppTest). The filter bar is built
+from the URL on a session's first run and written back to the URL on every
+run, so any view is a shareable link.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+import streamlit as st
+
+from crm.config import ConfigError
+from crm.dataset import Frames
+from crm.filters import DEFAULT_PRESET, DIMENSIONS, PAGE_PARAMS, PRESETS, Filters, Period, resolve_preset
+from crm.store import Store, StoreError
+from crm.ui import loaders
+from crm.ui.pages import PAGES
+
+_DIM_LABELS = {"region": "Region", "segment": "Segment", "product": "Product", "team": "Team", "owner": "Owner / agent"}
+_DIM_HELP = {
+    "region": "The customer's region (deals use their own region).",
+    "segment": "The customer's segment.",
+    "product": "The deal's or ticket's product; orders that contain it.",
+    "team": "Sales team on deals, support team on tickets and surveys.",
+    "owner": "Deal owner, ticket agent, customer owner for orders.",
+}
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """What a page needs: the store, its frames for the current data version, the filters."""
+
+    url: str
+    store: Store
+    version: int
+    frames: Frames
+    filters: Filters
+    anchor: date
+
+
+def page_frame(title: str, icon: str = ":material/monitoring:") -> PageContext:
+    """Set up the page, reach the store, build the filter bar; stop with a clear message on failure."""
+    st.set_page_config(page_title=f"{title} · CRM Cockpit", page_icon=icon, layout="wide")
+    try:
+        url = loaders.database_url()
+        store = loaders.get_store(url)
+        version = store.data_version()
+        if version == 0 and loaders.should_fill_with_demo(url):
+            with st.spinner("Creating the demo store with two years of sample data (first start, a few seconds)…"):
+                loaders.fill_with_demo_if_empty(store)
+            version = store.data_version()
+        with st.spinner("Loading data…"):
+            frames = loaders.get_frames(url, version)
+    except (StoreError, ConfigError) as exc:
+        st.error(f"**The data store cannot be used.** {exc}", icon=":material/database_off:")
+        st.info(
+            "Check `CRM_DATABASE_URL` or `[connections.crm] url` in `.streamlit/secrets.toml`, "
+            "or unset both to use the embedded demo store."
+        )
+        st.stop()
+    anchor = min(frames.last_event_date() or date.today(), date.today())
+    filters = filter_bar(frames, anchor)
+    return PageContext(url, store, version, frames, filters, anchor)
+
+
+def _init_from_url(frames: Frames, anchor: date) -> None:
+    """On a session's first run, set the filter widgets from the query string."""
+    params = {k: st.query_params.get_all(k) for k in st.query_params}
+    filters, notices = Filters.from_query_params(params, anchor, known=frames.dimension_values())
+    st.session_state["flt_preset"] = filters.preset
+    st.session_state["flt_range"] = (filters.period.start, filters.period.end)
+    st.session_state["flt_compare"] = filters.compare
+    for dim, values in filters.dimension_values().items():
+        st.session_state[f"flt_{dim}"] = list(values)
+    st.session_state["flt_customers"] = filters.customers
+    st.session_state["flt_selection"] = filters.selection
+    st.session_state["flt_notices"] = notices
+    st.session_state["flt_ready"] = True
+    _save_widgets()
+
+
+def _on_preset_change() -> None:
+    preset = st.session_state["flt_preset"]
+    if preset != "custom":
+        period = resolve_preset(preset, st.session_state["flt_anchor"])
+        st.session_state["flt_range"] = (period.start, period.end)
+    _save_widgets()
+
+
+def _on_range_change() -> None:
+    st.session_state["flt_preset"] = "custom"
+    _save_widgets()
+
+
+def clear_customer_selection() -> None:
+    """Drop the selected-customer set from the filters."""
+    st.session_state["flt_customers"] = ()
+
+
+def set_selection(selection: tuple[tuple[str, str], ...]) -> None:
+    """Make a chart selection part of the global filters (and so of the URL)."""
+    st.session_state["flt_selection"] = tuple(sorted(set(selection)))
+
+
+def clear_selection() -> None:
+    """Drop the chart selection from the filters (the same selection can then be made again)."""
+    st.session_state["flt_selection"] = ()
+    for key in [k for k in st.session_state if str(k).startswith("sel_applied_")]:
+        del st.session_state[key]
+
+
+_WIDGET_KEYS = ("flt_preset", "flt_range", "flt_compare", *(f"flt_{d}" for d in DIMENSIONS))
+
+
+def _restore_widgets() -> None:
+    """Streamlit ties widget state to the page that drew it, so a page switch would reset the filters:
+    their values live in ``flt_saved`` (updated by every widget's on_change) and are put back each run."""
+    for key, value in st.session_state.get("flt_saved", {}).items():
+        st.session_state[key] = value
+
+
+def _save_widgets() -> None:
+    st.session_state["flt_saved"] = {k: st.session_state[k] for k in _WIDGET_KEYS if k in st.session_state}
+
+
+def _remember() -> None:
+    _save_widgets()
+
+
+def filter_bar(frames: Frames, anchor: date) -> Filters:
+    """The global filters in the sidebar; returns the Filters and mirrors them into the URL."""
+    st.session_state["flt_anchor"] = anchor
+    if not st.session_state.get("flt_ready"):
+        _init_from_url(frames, anchor)
+    _restore_widgets()
+    values = frames.dimension_values()
+    with st.sidebar:
+        # Our own links: the same on a fresh server's first (legacy pages/) run and under st.navigation.
+        for page in PAGES:
+            st.page_link(page.path, label=page.title, icon=page.icon)
+        st.divider()
+        st.markdown("### Filters")
+        st.selectbox("Period", list(PRESETS), format_func=PRESETS.__getitem__, key="flt_preset",
+                     on_change=_on_preset_change, help="Relative periods end on the last day with data.")
+        if st.session_state["flt_preset"] != "custom":
+            _on_preset_change()
+        st.date_input("Dates", key="flt_range", on_change=_on_range_change, format="YYYY-MM-DD",
+                      max_value=max(anchor, date.today()), help="Inclusive calendar dates.")
+        st.toggle("Compare with the previous period", key="flt_compare", on_change=_remember,
+                  help="The same number of days just before the start date.")
+        for dim in DIMENSIONS:
+            st.multiselect(_DIM_LABELS[dim], values[dim], key=f"flt_{dim}", placeholder="All",
+                           help=_DIM_HELP[dim], on_change=_remember)
+        customers = st.session_state.get("flt_customers", ())
+        if customers:
+            st.info(f"{len(customers):,} selected customers", icon=":material/group:")
+            st.button("Clear customer selection", key="flt_clear_customers", on_click=clear_customer_selection)
+        selection = st.session_state.get("flt_selection", ())
+        if selection:
+            shown = ", ".join(f"{k} {v}" for k, v in selection)
+            st.info(f"Chart selection: {shown}", icon=":material/ads_click:")
+            st.button("Clear chart selection", key="flt_clear_selection", on_click=clear_selection)
+        st.caption(f"Data through {anchor:%d %b %Y} · data version {frames.version}")
+    for notice in st.session_state.pop("flt_notices", []):
+        st.warning(notice, icon=":material/link_off:")
+
+    period = _period_from_widgets(anchor)
+    filters = Filters.create(
+        period,
+        preset=st.session_state["flt_preset"],
+        compare=bool(st.session_state["flt_compare"]),
+        regions=st.session_state["flt_region"], segments=st.session_state["flt_segment"],
+        products=st.session_state["flt_product"], teams=st.session_state["flt_team"],
+        owners=st.session_state["flt_owner"], customers=list(customers),
+        selection=st.session_state.get("flt_selection", ()),
+    )
+    current = {k: st.query_params.get_all(k) for k in st.query_params}
+    wanted = filters.to_query_params()
+    wanted.update({k: v for k, v in current.items() if k in PAGE_PARAMS})
+    if current != wanted:
+        st.query_params.from_dict(wanted)
+    return filters
+
+
+def _period_from_widgets(anchor: date) -> Period:
+    chosen = st.session_state.get("flt_range") or ()
+    if isinstance(chosen, date):
+        chosen = (chosen, chosen)
+    if len(chosen) == 2 and chosen[0] <= chosen[1]:
+        return Period(chosen[0], chosen[1])
+    if len(chosen) == 1:  # the user picked the first day of a range and not yet the second
+        return Period(chosen[0], chosen[0])
+    return resolve_preset(DEFAULT_PRESET, anchor)
+
+
+def page_choice(
+    param: str,
+    label: str,
+    options: tuple[str, ...],
+    default: str,
+    key: str,
+    labels: dict[str, str] | None = None,
+    help: str | None = None,
+) -> str:
+    """A view setting kept in the URL (``?mode=strict``): read on first sight, written back on change."""
+    if key not in st.session_state:
+        raw = st.query_params.get(param)
+        if raw is not None and raw not in options:
+            st.warning(f"Ignored {param}={raw!r} from the link; one of {', '.join(options)}.", icon=":material/link_off:")
+        st.session_state[key] = raw if raw in options else default
+    names = labels or {}
+    value = st.segmented_control(label, options, key=key, format_func=lambda o: names.get(o, o.capitalize()),
+                                 help=help, selection_mode="single") or default
+    if st.query_params.get(param) != value:
+        st.query_params[param] = value
+    return value
+
+
+def apply_chart_selection(
+    event: object, key: str, to_selection: Callable[[list[dict]], tuple[tuple[str, str], ...]], replaces: tuple[str, ...]
+) -> None:
+    """Turn a chart's box/lasso/click selection into the global selection (then rerun once).
+
+    ``replaces`` names the selection keys this chart owns; others are kept. An
+    empty event changes nothing: a chart redrawn with the selection highlighted
+    comes back empty, and a selection restored from a link must survive; the
+    filter bar's "Clear chart selection" clears it.
+    """
+    points = [dict(p) for p in (getattr(getattr(event, "selection", None), "points", None) or [])]
+    chosen = tuple(sorted(set(to_selection(points))))
+    seen_key = f"sel_applied_{key}"
+    if not chosen or st.session_state.get(seen_key) == chosen:
+        return
+    st.session_state[seen_key] = chosen
+    kept = tuple((k, v) for k, v in st.session_state.get("flt_selection", ()) if k not in replaces)
+    set_selection(kept + chosen)
+    st.rerun()

@@ -1,0 +1,79 @@
+"""AppTest: the funnel page renders in every mode and breakdown, and a chart selection filters the deals."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from crm.dataset import load_frames
+from crm.filters import Filters, Period
+from crm.metrics import funnel
+from tests.app.conftest import APP
+
+Q2 = {"from": "2026-04-01", "to": "2026-06-30"}
+PERIOD = Period(date(2026, 4, 1), date(2026, 6, 30))
+
+
+def open_funnel(query: dict) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params.update(query)
+    at.run()
+    at.switch_page("pages/funnel.py").run()
+    return at
+
+
+def grid_heading(at: AppTest) -> str:
+    return next(h.value for h in at.subheader if h.value.startswith(("Deals behind", "All deals")))
+
+
+@pytest.mark.parametrize("mode", funnel.MODES)
+def test_every_mode_renders_with_crm_numbers(app_store, mode):
+    at = open_funnel({**Q2, "mode": mode})
+    assert not at.exception, at.exception
+    ds = load_frames(app_store).narrow(Filters.create(PERIOD))
+    table = funnel.compute_funnel(ds, PERIOD, mode)
+    deals = funnel.deals_behind(ds, PERIOD, mode)
+    assert f"{deals.height:,} deals" in grid_heading(at)
+    if mode != "snapshot":
+        assert deals.height == table["reached"][0]
+    else:
+        assert deals.height == table["deals"].sum()
+    assert at.query_params["mode"] == mode
+
+
+@pytest.mark.parametrize("by", funnel.BREAKDOWNS)
+def test_every_breakdown_renders(app_store, by):
+    at = open_funnel({**Q2, "by": by})
+    assert not at.exception, at.exception
+    assert at.query_params["by"] == by
+
+
+def test_selection_from_the_link_filters_the_deals(app_store):
+    at = open_funnel({**Q2, "select": ["step:4", "owner:Ava Thompson"]})
+    assert not at.exception
+    ds = load_frames(app_store).narrow(Filters.create(PERIOD))
+    expected = funnel.deals_behind(ds, PERIOD, "cohort", funnel.DealDrill((4,), "owner", ("Ava Thompson",)))
+    assert expected.height > 0
+    assert grid_heading(at).startswith(f"Deals behind the selection · {expected.height:,} deals")
+    assert "Chart selection" in " ".join(i.value for i in at.sidebar.info)
+
+
+def test_a_simulated_box_selection_on_the_funnel_filters_the_grid(app_store):
+    from streamlit.elements.plotly_chart import PlotlySelectionState, PlotlyState
+
+    at = open_funnel(Q2)
+    everything = grid_heading(at)
+    points = [{"customdata": {"0": 5}, "curve_number": 0, "point_number": 4, "point_index": 4, "x": 10, "y": "won"}]
+    at.session_state["fun_chart"] = PlotlyState(selection=PlotlySelectionState(points=points, point_indices=[4],
+                                                                               box=[], lasso=[]))
+    at.run()
+    assert not at.exception
+    ds = load_frames(app_store).narrow(Filters.create(PERIOD))
+    won = funnel.deals_behind(ds, PERIOD, "cohort", funnel.DealDrill(steps=(5,)))
+    assert grid_heading(at).startswith(f"Deals behind the selection · {won.height:,} deals")
+    assert grid_heading(at) != everything
+    assert at.query_params["select"] == "step:5"
+    at.sidebar.button(key="flt_clear_selection").click().run()
+    assert grid_heading(at) == everything

@@ -180,8 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        store = Store(resolve_database_url(args.db))
-        return COMMANDS[args.command](store, args)
+        with Store(resolve_database_url(args.db)) as store:
+            return COMMANDS[args.command](store, args)
     except UsageError as exc:
         parser.print_usage(sys.stderr)
         print(f"error: {exc}", file=sys.stderr)

@@ -66,7 +66,7 @@ def read_source(path: Path, mapping: dict[str, str] | None = None) -> pl.DataFra
     if path.suffix.lower() not in (".csv", ".txt"):
         raise ImportRejected(f"{path.name}: only CSV files can be imported (got {path.suffix or 'no extension'})")
     try:
-        frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy", missing_utf8_is_empty_string=False)
+        frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
         raise ImportRejected(f"{path.name} is not a readable CSV file: {str(exc).splitlines()[0]}") from None
     frame = frame.rename({c: c.strip().lstrip("\ufeff") for c in frame.columns})

@@ -62,6 +62,16 @@ class Store:
         except (sa.exc.ArgumentError, ImportError) as exc:
             raise StoreError(f"cannot open {_describe(parsed)}: {exc}") from None
 
+    def close(self) -> None:
+        """Close the pooled connections (a CLI run or a test is done with the store)."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def dialect(self) -> str:
         """``sqlite``, ``postgresql``, ..."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -43,31 +43,46 @@ def sqlite_store(tmp_path_factory, demo_frames) -> Store:
 
 
 @pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this run, dropped afterwards."""
+def new_pg_url() -> Iterator[Callable[[], str]]:
+    """A factory of fresh, empty PostgreSQL databases, all dropped at the end of the run."""
     try:
         import psycopg
     except ImportError:  # pragma: no cover - psycopg is in requirements
         require("postgres", "psycopg is not installed")
     admin = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
-    name = f"crm_test_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        require("postgres", f"no PostgreSQL at {admin}: {str(exc).strip().splitlines()[0]}")
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    created: list[str] = []
+
+    def create() -> str:
+        name = f"crm_test_{uuid.uuid4().hex[:10]}"
+        try:
+            with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+        except psycopg.OperationalError as exc:
+            require("postgres", f"no PostgreSQL at {admin}: {str(exc).strip().splitlines()[0]}")
+        created.append(name)
+        return f"{base}/{name}"
+
+    yield create
+    if created:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            for name in created:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
-def pg_store(pg_url, demo_frames) -> Store:
+def pg_url(new_pg_url) -> str:
+    """One PostgreSQL database for this run (dropped afterwards)."""
+    return new_pg_url()
+
+
+@pytest.fixture(scope="session")
+def pg_store(pg_url, demo_frames) -> Iterator[Store]:
     """A PostgreSQL store filled with the same demo data as ``sqlite_store``."""
     store = Store(pg_url)
     store.replace_business_data(demo_frames)
-    return store
+    yield store
+    store.close()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -10,7 +10,7 @@ import polars as pl
 from crm.dataset import Dataset
 from crm.filters import Period, month_periods
 from crm.metrics.churn import summarise_customers
-from crm.metrics.registry import METRICS
+from crm.metrics.registry import METRICS, Unit
 from crm.metrics.sales import summarise_pipeline, summarise_sales
 from crm.metrics.satisfaction import summarise_satisfaction
 from crm.metrics.service import summarise_backlog, summarise_service
@@ -37,7 +37,7 @@ def compute_many(ds: Dataset, periods: Sequence[Period]) -> list[Values]:
         merged: Values = {}
         for frame in frames[i * per:(i + 1) * per]:
             merged.update(frame.row(0, named=True))
-        results.append({m.key: _plain(merged.get(m.key)) for m in METRICS})
+        results.append({m.key: _plain(merged.get(m.key), m.unit) for m in METRICS})
     return results
 
 
@@ -66,8 +66,14 @@ def monthly_trend(ds: Dataset, end: Period, months: int = 12) -> pl.DataFrame:
     )
 
 
-def _plain(value: Any) -> Any:
-    """NaN -> None, so JSON and tiles see 'undefined' the same way."""
+def _plain(value: Any, unit: Unit) -> Any:
+    """NaN -> None, so JSON and tiles see 'undefined' the same way; money rounded to cents.
+
+    Polars sums floats in parallel, so a total can differ in its last bits from
+    run to run; amounts are money in one currency, and cents make them exact.
+    """
     if isinstance(value, float) and value != value:
         return None
+    if unit is Unit.CURRENCY and isinstance(value, float):
+        return round(value, 2)
     return value

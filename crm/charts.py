@@ -70,8 +70,9 @@ def build_service_chart(frame: pl.DataFrame) -> go.Figure:
     fig.update_layout(
         title="Tickets, backlog and SLA breaches by month",
         yaxis={"title": "Tickets"},
-        yaxis2={"title": "Breach rate %", "overlaying": "y", "side": "right", "rangemode": "tozero",
-                "showgrid": False},
+        # tickmode auto: Plotly otherwise syncs this axis to the ticket grid (ticks like 5.59, 11.18)
+        yaxis2={"title": "SLA breach rate", "overlaying": "y", "side": "right", "rangemode": "tozero",
+                "showgrid": False, "tickmode": "auto", "ticksuffix": "%"},
         **_LAYOUT,
     )
     return fig

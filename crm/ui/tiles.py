@@ -8,6 +8,7 @@ import streamlit as st
 
 from crm.format import delta_color, format_delta, format_value
 from crm.metrics.registry import MetricDefinition
+from crm.ui.pages import AREA_PAGES, PAGES
 
 EMPTY_TEXT = {
     "revenue_won": "No deals won in this period.",
@@ -47,3 +48,8 @@ def kpi_tile(
         )
         if value is None:
             st.caption(EMPTY_TEXT.get(metric.key, "Not defined for this period."))
+        explained_by = AREA_PAGES.get(metric.area.value)
+        if explained_by:
+            title = next(p.title for p in PAGES if p.path == explained_by)
+            st.page_link(explained_by, label=f"Explore in {title}", icon=":material/arrow_forward:",
+                         help=f"The {title} page breaks {metric.label.lower()} down and explains it.")

@@ -376,7 +376,7 @@ def _opportunities(
     h_names = np.concatenate([np.asarray(OPEN_STAGES, dtype=object)[h_stage], outcome[final]])
     h_at = np.concatenate([h_at, closed[final]])
     reason_w = np.array([0.26, 0.22, 0.16, 0.14, 0.14, 0.08])
-    lost_reason = np.where(outcome == "lost", _pick(rng, LOST_REASONS, n, tuple(reason_w)), None)
+    lost_reason = np.where(outcome == "lost", _pick(rng, LOST_REASONS, n, tuple(reason_w)), np.array(None, dtype=object))
     expected = created.astype("datetime64[D]") + np.round(rng.normal(55, 15, n) * pace).astype("timedelta64[D]")
     expected_close = np.where(rng.random(n) < 0.85, expected, np.datetime64("NaT"))
     ids = np.asarray(_ids("D", n), dtype=object)

@@ -162,12 +162,22 @@ class Filters:
         period: Period,
         preset: str = "custom",
         compare: bool = True,
-        **dims: Sequence[str],
+        *,
+        regions: Sequence[str] = (),
+        segments: Sequence[str] = (),
+        products: Sequence[str] = (),
+        teams: Sequence[str] = (),
+        owners: Sequence[str] = (),
+        customers: Sequence[str] = (),
+        selection: Sequence[tuple[str, str]] = (),
     ) -> Filters:
-        """Build with normalised (sorted, unique, stripped) dimension values."""
-        selection = tuple(sorted({(str(k), str(v)) for k, v in dims.pop("selection", ())}))  # type: ignore[misc]
-        clean = {k: _clean(v) for k, v in dims.items()}
-        return cls(period=period, preset=preset, compare=compare, selection=selection, **clean)
+        """Build with normalised (sorted, unique, stripped) dimension values and selection pairs."""
+        return cls(
+            period=period, preset=preset, compare=compare,
+            regions=_clean(regions), segments=_clean(segments), products=_clean(products), teams=_clean(teams),
+            owners=_clean(owners), customers=_clean(customers),
+            selection=tuple(sorted({(str(k), str(v)) for k, v in selection})),
+        )
 
     def dimension_values(self) -> dict[str, tuple[str, ...]]:
         """``{"region": (...), ...}`` for the five dimensions."""

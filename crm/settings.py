@@ -49,7 +49,7 @@ def load_settings(store: Store) -> ServiceSettings:
     if not store.has_schema():
         return ServiceSettings()
     with store.connect() as conn:
-        rows = dict(conn.execute(
+        rows: dict[str, str] = dict(conn.execute(  # type: ignore[arg-type]
             sa.select(schema.crm_meta.c.key, schema.crm_meta.c.value).where(
                 schema.crm_meta.c.key.in_(["business_calendar", "sla_targets"]))
         ).all())

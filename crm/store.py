@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 import sqlalchemy as sa
@@ -52,9 +53,7 @@ class Store:
             raise StoreError(f"not a database URL: {url!r}") from None
         if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            from pathlib import Path
-
+        if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         self.url = parsed
         try:
@@ -153,8 +152,6 @@ class Store:
             database = self.url.database
             if not database or database == ":memory:":
                 return None
-            from pathlib import Path
-
             return f"sqlite://{Path(database).resolve()}"
         if self.dialect == "postgresql":
             return self.url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -266,7 +263,9 @@ def _insert_sqlite(conn: Connection, name: str, frame: pl.DataFrame) -> None:
     cols = ", ".join(f'"{c}"' for c in frame.columns)
     marks = ", ".join("?" for _ in frame.columns)
     sql = f'INSERT INTO "{name}" ({cols}) VALUES ({marks})'
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    raw = conn.connection.driver_connection
+    assert raw is not None, "a live SQLAlchemy connection has a DBAPI connection"
+    cursor = raw.cursor()
     for chunk in text_frame.iter_slices(200_000):
         cursor.executemany(sql, chunk.rows())
 
@@ -274,7 +273,8 @@ def _insert_sqlite(conn: Connection, name: str, frame: pl.DataFrame) -> None:
 def _copy_postgresql(conn: Connection, name: str, frame: pl.DataFrame) -> None:
     """COPY FROM STDIN in CSV form: about ten times faster than executemany."""
     cols = ", ".join(f'"{c}"' for c in frame.columns)
-    raw = conn.connection.driver_connection  # type: ignore[union-attr]
+    raw = conn.connection.driver_connection
+    assert raw is not None, "a live SQLAlchemy connection has a DBAPI connection"
     with raw.cursor() as cursor:
         with cursor.copy(f'COPY "{name}" ({cols}) FROM STDIN (FORMAT csv)') as copy:
             for chunk in frame.iter_slices(200_000):

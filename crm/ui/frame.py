@@ -188,9 +188,8 @@ def filter_bar(frames: Frames, anchor: date) -> Filters:
 
 
 def _period_from_widgets(anchor: date) -> Period:
-    chosen = st.session_state.get("flt_range") or ()
-    if isinstance(chosen, date):
-        chosen = (chosen, chosen)
+    raw = st.session_state.get("flt_range") or ()
+    chosen: list[date] = [raw] if isinstance(raw, date) else [d for d in raw if isinstance(d, date)]
     if len(chosen) == 2 and chosen[0] <= chosen[1]:
         return Period(chosen[0], chosen[1])
     if len(chosen) == 1:  # the user picked the first day of a range and not yet the second

@@ -16,6 +16,8 @@ _LAYOUT = {
     "hovermode": "x unified",
     "template": "plotly_white",
 }
+_RIGHT_AXIS = {"overlaying": "y", "side": "right", "showgrid": False, "tickmode": "auto"}
+"""A second y axis; tickmode auto, else Plotly syncs its ticks to the left grid (ticks like 12.5, 24.9)."""
 
 
 def _months(frame: pl.DataFrame) -> list[str]:
@@ -51,7 +53,7 @@ def build_satisfaction_chart(frame: pl.DataFrame) -> go.Figure:
     fig.update_layout(
         title="NPS and CSAT by month",
         yaxis={"title": "NPS", "range": [-100, 100], "zeroline": True},
-        yaxis2={"title": "CSAT %", "overlaying": "y", "side": "right", "range": [0, 100], "showgrid": False},
+        yaxis2={"title": "CSAT %", "range": [0, 100], **_RIGHT_AXIS},
         **_LAYOUT,
     )
     return fig
@@ -70,9 +72,7 @@ def build_service_chart(frame: pl.DataFrame) -> go.Figure:
     fig.update_layout(
         title="Tickets, backlog and SLA breaches by month",
         yaxis={"title": "Tickets"},
-        # tickmode auto: Plotly otherwise syncs this axis to the ticket grid (ticks like 5.59, 11.18)
-        yaxis2={"title": "SLA breach rate", "overlaying": "y", "side": "right", "rangemode": "tozero",
-                "showgrid": False, "tickmode": "auto", "ticksuffix": "%"},
+        yaxis2={"title": "SLA breach rate", "rangemode": "tozero", "ticksuffix": "%", **_RIGHT_AXIS},
         **_LAYOUT,
     )
     return fig
@@ -173,8 +173,7 @@ def build_win_cycle_trend(trend: pl.DataFrame) -> go.Figure:
                     mode="lines+markers", line={"color": PALETTE["accent"]},
                     hovertemplate="%{y:.1f} days<extra>sales cycle</extra>")
     fig.update_layout(title="Win rate and sales cycle by month", yaxis={"title": "Win rate %", "rangemode": "tozero"},
-                      yaxis2={"title": "Days", "overlaying": "y", "side": "right", "rangemode": "tozero",
-                              "showgrid": False}, **_LAYOUT)
+                      yaxis2={"title": "Days", "rangemode": "tozero", **_RIGHT_AXIS}, **_LAYOUT)
     return fig
 
 

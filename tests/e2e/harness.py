@@ -1,0 +1,104 @@
+"""Run the app and a browser for tests and docs: `streamlit run` on a free port, Debian chromium via Playwright.
+
+Plain functions (no pytest) so ``docs/screenshot.py`` starts the app exactly as the browser tests do.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    # Without these Chromium keeps calling home on a network it cannot reach.
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+VIEWPORT = {"width": 1400, "height": 1000}
+STARTUP_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running `streamlit run app.py`: its base URL (no trailing slash) and its log file."""
+
+    url: str
+    log: Path
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def run_streamlit(database_url: str, log: Path) -> Iterator[Server]:
+    """Start the app (cwd = repo root) against ``database_url``; yield once healthy; stop its process group."""
+    port = free_port()
+    env = {**os.environ, "CRM_DATABASE_URL": database_url}
+    env.pop("CRM_DEMO_ON_EMPTY", None)
+    command = [
+        sys.executable, "-m", "streamlit", "run", "app.py",
+        "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+        # The sources may change while a run is under way: no watcher, no "source changed" prompts.
+        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+    ]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(proc, base, log)
+        yield Server(base, log)
+    finally:
+        _stop(proc)
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], base: str, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"streamlit not healthy after {STARTUP_TIMEOUT_S:.0f} s:\n{log.read_text(errors='replace')}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the whole process group (streamlit and anything it spawned), SIGKILL if it lingers."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def launch_chromium(playwright: Any) -> Any:
+    """Headless Debian chromium; Playwright gives every launch a fresh temporary user-data directory."""
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+
+
+def wait_until_idle(page: Any) -> None:
+    """Wait for the script run to finish. Call it only after something showed that the run started
+    (the expected content appeared or changed): right after a click the app is still idle for ~50 ms."""
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', state="attached")

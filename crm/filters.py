@@ -246,11 +246,14 @@ class Filters:
         anchor: date,
         known: Mapping[str, Sequence[str]] | None = None,
         page_keys: Sequence[str] = PAGE_PARAMS,
+        latest: date | None = None,
     ) -> tuple[Filters, list[str]]:
         """Parse a query string; invalid parts are dropped and described in the notices.
 
         ``known`` maps a dimension to its valid values; values outside it are dropped.
         ``page_keys`` are parameters pages own (a funnel mode, say): not filters, not unknown.
+        ``latest`` is the last day a period may end on (the date picker's limit): a
+        period running past it is cut there, one starting after it is ignored.
         """
         notices: list[str] = []
         first = {k: (v[0] if v else "") for k, v in params.items()}
@@ -266,6 +269,15 @@ class Filters:
                     f"Ignored the period from the link (from={first.get('from', '')!r}, "
                     f"to={first.get('to', '')!r}): dates must be YYYY-MM-DD with from ≤ to."
                 )
+            if period is not None and latest is not None and period.end > latest:
+                if period.start > latest:
+                    notices.append(f"Ignored the period from the link: it starts after {latest.isoformat()}, "
+                                   "the last day that can be shown.")
+                    period = None
+                else:
+                    notices.append(f"The link's period ran past {latest.isoformat()}, the last day that can be "
+                                   "shown; it now ends there.")
+                    period = Period(period.start, latest)
         elif preset not in PRESETS:
             notices.append(f"Ignored the unknown period {preset!r}; known: {', '.join(PRESETS)}.")
         else:

@@ -68,10 +68,16 @@ def page_frame(title: str, icon: str = ":material/monitoring:") -> PageContext:
     return PageContext(url, store, version, frames, filters, anchor)
 
 
+def _latest_day(anchor: date) -> date:
+    """The last day the date picker offers (a period in a link is cut there)."""
+    return max(anchor, date.today())
+
+
 def _init_from_url(frames: Frames, anchor: date) -> None:
     """On a session's first run, set the filter widgets from the query string."""
     params = {k: st.query_params.get_all(k) for k in st.query_params}
-    filters, notices = Filters.from_query_params(params, anchor, known=frames.dimension_values())
+    filters, notices = Filters.from_query_params(params, anchor, known=frames.dimension_values(),
+                                                 latest=_latest_day(anchor))
     st.session_state["flt_preset"] = filters.preset
     st.session_state["flt_range"] = (filters.period.start, filters.period.end)
     st.session_state["flt_compare"] = filters.compare
@@ -150,7 +156,7 @@ def filter_bar(frames: Frames, anchor: date) -> Filters:
         if st.session_state["flt_preset"] != "custom":
             _on_preset_change()
         st.date_input("Dates", key="flt_range", on_change=_on_range_change, format="YYYY-MM-DD",
-                      max_value=max(anchor, date.today()), help="Inclusive calendar dates.")
+                      max_value=_latest_day(anchor), help="Inclusive calendar dates.")
         st.toggle("Compare with the previous period", key="flt_compare", on_change=_remember,
                   help="The same number of days just before the start date.")
         for dim in DIMENSIONS:

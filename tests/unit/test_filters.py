@@ -110,6 +110,16 @@ def test_good_parts_of_a_partly_bad_link_are_kept():
     assert len(notices) == 1
 
 
+def test_a_link_running_past_the_last_day_is_cut_there_with_a_notice():
+    params = {"from": ["2026-06-01"], "to": ["2027-12-31"]}
+    filters, notices = Filters.from_query_params(params, ANCHOR, latest=ANCHOR)
+    assert filters.period == Period(date(2026, 6, 1), ANCHOR)
+    assert notices == ["The link's period ran past 2026-06-30, the last day that can be shown; it now ends there."]
+    later, notices = Filters.from_query_params({"from": ["2027-01-01"], "to": ["2027-01-31"]}, ANCHOR, latest=ANCHOR)
+    assert later.preset == "last_90" and later.period.end == ANCHOR
+    assert "starts after 2026-06-30" in notices[0]
+
+
 def _ts(text: str) -> datetime:
     return datetime.fromisoformat(text)
 

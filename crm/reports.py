@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import polars as pl
 
@@ -63,12 +63,18 @@ def _shift_year(day: date, years: int) -> date:
 
 
 def revenue_by_month(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
-    """Revenue won per month over the last 12 months, with the same month a year earlier."""
+    """Revenue won per month over the last 12 months, with the same month a year earlier.
+
+    A month a year earlier that ended before the store's first deal has no value
+    (null, a gap in the chart): no data is not the same as nothing won.
+    """
     ds = frames.narrow(filters)
     this_year = monthly_trend(ds, filters.period, 12).select("month", "revenue_won", "won_deals")
     end = filters.period.end
+    first_deal = frames.opportunities["created_at"].min()
+    before_data = (pl.col("month_end") < first_deal.date()) if isinstance(first_deal, datetime) else pl.lit(True)
     year_ago = monthly_trend(ds, Period(_shift_year(end, -1), _shift_year(end, -1)), 12).select(
-        pl.col("revenue_won").alias("revenue_won_previous_year")
+        pl.when(~before_data).then(pl.col("revenue_won")).alias("revenue_won_previous_year")
     )
     return pl.concat([this_year, year_ago], how="horizontal")
 

@@ -18,7 +18,7 @@ except ImportError:  # the browser fixture reports it: a skip, or a failure wher
     expect = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Locator, Page
 
 
 @dataclass(frozen=True)
@@ -93,3 +93,97 @@ def assert_no_errors(page: Page) -> None:
 def shown_warnings(page: Page) -> list[str]:
     """The texts of the visible warning notices."""
     return [w.inner_text() for w in page.locator('[data-testid="stAlertContentWarning"]').all() if w.is_visible()]
+
+
+# --- Plotly charts, AG Grid, downloads ---------------------------------------------------------------
+
+_CHART = '.st-key-{key}:not([data-stale="true"]) [data-testid="stPlotlyChart"]'
+"""The Plotly chart keyed ``key``; not the one a run is replacing (stale, kept on screen until the run ends)."""
+
+_AXIS_TICKS = """([selector, axis]) => {
+    const chart = document.querySelector(selector);
+    if (!chart || !chart.querySelector('.nsewdrag')) return null;
+    const ticks = [...chart.querySelectorAll(`.${axis}tick text`)].map(t => {
+        const r = t.getBoundingClientRect();
+        const lines = [...t.querySelectorAll('tspan.line')].map(s => s.textContent.trim());
+        return {lines: lines.length ? lines : [t.textContent.trim()], x: r.x + r.width / 2, y: r.y + r.height / 2};
+    });
+    return ticks.length ? ticks : null;
+}"""
+
+
+@dataclass(frozen=True)
+class AxisTick:
+    """One tick label of a Plotly axis: its text lines (``<br>`` splits them) and its centre in the viewport."""
+
+    lines: tuple[str, ...]
+    x: float
+    y: float
+
+    @property
+    def label(self) -> str:
+        """The first line (a category's name when the label adds numbers below it)."""
+        return self.lines[0]
+
+
+def chart_ticks(page: Page, key: str, axis: str) -> list[AxisTick]:
+    """The tick labels of axis ``x`` or ``y`` of the Plotly chart keyed ``key``, top to bottom, left to right.
+    Scrolls the chart into view first and waits until Plotly has drawn it (its code loads lazily). A chart
+    being replaced (``data-stale``, while a run redraws the page) is skipped."""
+    chart = _CHART.format(key=key)
+    page.locator(chart).scroll_into_view_if_needed()
+    read = page.wait_for_function(_AXIS_TICKS, arg=[chart, axis]).json_value()
+    ticks = [AxisTick(tuple(t["lines"]), t["x"], t["y"]) for t in read]
+    return sorted(ticks, key=lambda t: (t.y, t.x))
+
+
+def chart_bar_texts(page: Page, key: str) -> list[list[str]]:
+    """The texts written on the bars of the Plotly chart keyed ``key``: one list per bar trace, in data order."""
+    return page.evaluate(
+        """chart => [...document.querySelectorAll(`${chart} .trace.bars`)]
+            .map(trace => [...trace.querySelectorAll('.point text')].map(t => t.textContent.trim()))""",
+        _CHART.format(key=key),
+    )
+
+
+def chart_plot_area(page: Page, key: str) -> Locator:
+    """The drag target over the plot area of the Plotly chart keyed ``key`` (one subplot)."""
+    return page.locator(_CHART.format(key=key) + " .nsewdrag")
+
+
+def drag(page: Page, start: tuple[float, float], end: tuple[float, float], steps: int = 12) -> None:
+    """Press the mouse at ``start``, move to ``end`` in ``steps`` steps, release (a Plotly box select)."""
+    page.mouse.move(*start)
+    page.mouse.down()
+    for i in range(1, steps + 1):
+        page.mouse.move(start[0] + (end[0] - start[0]) * i / steps, start[1] + (end[1] - start[1]) * i / steps)
+    page.mouse.up()
+
+
+GRID_FRAME = 'iframe[data-testid="stCustomComponentV1"]'
+
+
+def grid_row_summary(page: Page) -> Locator:
+    """AG Grid's pagination summary, e.g. ``1 to 50 of 335`` (a locator, for ``expect``)."""
+    return page.frame_locator(GRID_FRAME).locator(".ag-paging-row-summary-panel")
+
+
+def grid_cells(page: Page, column: str) -> Locator:
+    """One column's cells in the grid rows drawn now (AG Grid draws only the rows near the view)."""
+    return page.frame_locator(GRID_FRAME).locator(f'.ag-center-cols-container .ag-row [col-id="{column}"]')
+
+
+def grid_column(page: Page, column: str) -> list[str]:
+    """The texts of one column in the grid rows drawn now."""
+    return [text.strip() for text in grid_cells(page, column).all_inner_texts()]
+
+
+def download(page: Page, label: str) -> tuple[str, bytes]:
+    """Click the download button whose label starts with ``label``; the file's suggested name and bytes."""
+    button = page.get_by_test_id("stDownloadButton").filter(has_text=label).get_by_role("button")
+    with page.expect_download() as event:
+        button.click()
+    file = event.value
+    path = file.path()
+    with open(path, "rb") as handle:
+        return file.suggested_filename, handle.read()

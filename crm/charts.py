@@ -84,7 +84,7 @@ def _pct(value: float | None) -> str:
 
 def build_funnel_chart(funnel: pl.DataFrame, mode: str, selected_steps: tuple[int, ...] = ()) -> go.Figure:
     """Horizontal funnel: reached per step with step and cumulative conversion written on the bars,
-    and the drop-off from the previous step as a red segment. Box/click selection returns the step."""
+    and the drop-off from the previous step as a red segment. A box selection returns the steps under it."""
     stages = funnel["stage"].to_list()
     steps = funnel["step"].to_list()
     fig = go.Figure()
@@ -123,7 +123,7 @@ def build_funnel_chart(funnel: pl.DataFrame, mode: str, selected_steps: tuple[in
 def build_breakdown_heatmap(breakdown: pl.DataFrame, by: str) -> go.Figure:
     """Step conversion per ``by`` group (rows) and funnel step (columns) as coloured squares, worst red.
 
-    The first step (grey) shows its deal count: it has no conversion. Cells are selectable (box or click).
+    The first step (grey) shows its deal count: it has no conversion. Cells are selected by dragging a box over them.
     """
     groups = breakdown[by].unique(maintain_order=True).to_list()
     first, rest = breakdown.filter(pl.col("step") == 1), breakdown.filter(pl.col("step") > 1)

@@ -51,7 +51,7 @@ selected = tuple(int(v) for v in ctx.filters.selected("step") if v.isdigit())
 chart = st.plotly_chart(build_funnel_chart(steps, mode, selected), key="fun_chart", on_select="rerun",
                         selection_mode=("points", "box"))
 apply_chart_selection(chart, "fun_chart", _steps, replaces=("step",))
-st.caption("Click a bar or drag a box over bars to list their deals below; the selection joins the filters and the link.")
+st.caption("Drag a box over one or more bars to list their deals below; the selection joins the filters and the link.")
 
 if mode != "snapshot":
     breakdown = loaders.get_report(ctx.url, ctx.version, "funnel", ctx.filters, ReportOptions(mode=mode, by=by))

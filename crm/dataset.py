@@ -41,6 +41,7 @@ COLUMNS: dict[str, list[str]] = {
 }
 
 _HOUR_US = 3_600_000_000
+_DAY_US = 86_400_000_000
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class Dataset:
     surveys: pl.LazyFrame
     orders: pl.LazyFrame
     customers: pl.LazyFrame
+    deal_intervals: pl.LazyFrame
+    """The deals' open stretches (see ``Frames.deal_intervals``), narrowed like the deals."""
     settings: ServiceSettings = ServiceSettings()
 
 
@@ -69,6 +72,13 @@ class Frames:
     surveys: pl.DataFrame
     orders: pl.DataFrame
     order_items: pl.DataFrame
+    deal_intervals: pl.DataFrame
+    """Each deal's open life cut where its stage changes: ``deal_key``, ``amount``, ``win_probability``
+    of the stage, ``valid_from`` / ``valid_until`` (null: no end). At any moment t a deal open then
+    (``open_at``) has exactly one row with valid_from <= t < valid_until, carrying the probability
+    of its stage then (``stage_at``); a deal not open has none. ``from_day`` / ``until_day``: the day
+    numbers (days since 1970-01-01) of the first midnight at or after valid_from / valid_until.
+    The pipeline at many moments is then a filter and sums, no join (crm.metrics.sales)."""
     version: int = 0
     settings: ServiceSettings = ServiceSettings()
 
@@ -76,8 +86,10 @@ class Frames:
         """Apply the dimension and customer filters (not the period) lazily."""
         opportunities = self.opportunities.lazy().filter(filters.polars_expr("opportunities"))
         stages = self.stages.lazy()
+        deal_intervals = self.deal_intervals.lazy()
         if filters.is_narrowed():
             stages = stages.join(opportunities.select("opportunity_id"), on="opportunity_id", how="semi")
+            deal_intervals = deal_intervals.join(opportunities.select("deal_key"), on="deal_key", how="semi")
         orders = self.orders.lazy().filter(filters.polars_expr("orders"))
         if filters.products:
             with_product = self.order_items.lazy().filter(pl.col("product").is_in(list(filters.products)))
@@ -90,6 +102,7 @@ class Frames:
             surveys=self.surveys.lazy().filter(filters.polars_expr("survey_responses")),
             orders=orders,
             customers=self.customers.lazy().filter(filters.polars_expr("customers")),
+            deal_intervals=deal_intervals,
             settings=self.settings,
         )
 
@@ -136,10 +149,12 @@ def enrich(raw: dict[str, pl.DataFrame], version: int = 0, settings: ServiceSett
     customers = raw["customers"]
     cust = customers.select("customer_id", "region", "segment", "owner")
     stages_meta = raw["pipeline_stages"].sort("position")
-    opportunities = raw["opportunities"].join(
-        cust.select("customer_id", "segment"), on="customer_id", how="left"
-    )
     stages = _stage_intervals(raw["opportunity_stages"], stages_meta)
+    opportunities = (
+        raw["opportunities"].join(cust.select("customer_id", "segment"), on="customer_id", how="left")
+        .with_columns(deal_key=pl.int_range(pl.len(), dtype=pl.UInt32))  # the deal's row number
+    )
+    deal_intervals = _deal_intervals(opportunities, stages, stages_meta)
     tickets = raw["tickets"].join(cust.select("customer_id", "region", "segment"), on="customer_id", how="left")
     first_answer = pl.coalesce("first_response_at", "resolved_at")
     tickets = tickets.with_columns(
@@ -161,10 +176,13 @@ def enrich(raw: dict[str, pl.DataFrame], version: int = 0, settings: ServiceSett
     )
     # an integer key per customer: set operations (active customers, churn) on ints, not strings
     keys = raw["orders"].select(pl.col("customer_id").unique(maintain_order=True)).with_row_index("customer_key")
+    # grouped by customer (a stable sort: each customer's orders keep their order), so per-customer
+    # group-bys (active customers, churn) find their groups as slices instead of hashing
     orders = (
         raw["orders"].join(cust, on="customer_id", how="left")
         .join(keys, on="customer_id", how="left")
         .with_columns(order_date=pl.col("ordered_at").dt.date())
+        .sort("customer_key", maintain_order=True)
     )
     return Frames(
         customers=customers,
@@ -175,6 +193,7 @@ def enrich(raw: dict[str, pl.DataFrame], version: int = 0, settings: ServiceSett
         surveys=surveys,
         orders=orders,
         order_items=raw["order_items"],
+        deal_intervals=deal_intervals,
         version=version,
         settings=settings,
     )
@@ -201,6 +220,52 @@ def _stage_intervals(history: pl.DataFrame, stages_meta: pl.DataFrame) -> pl.Dat
             )
         )
     )
+
+
+def _deal_intervals(deals: pl.DataFrame, stages: pl.DataFrame, stages_meta: pl.DataFrame) -> pl.DataFrame:
+    """Frames.deal_intervals, from the deals (with ``deal_key``) and the stage history with intervals.
+
+    A deal is open at t when it was created by t and is open, or won/lost and closed after t:
+    from its creation until its closing (no end if open; never for a won/lost deal without
+    closing moment or another status). An open-stage row is current from its entry until
+    ``open_until``; before the first one the deal is at the first open stage. Intersecting the
+    two gives the stretches; empty ones are dropped.
+    """
+    status = pl.col("status")
+    can_be_open = (status == "open") | (status.is_in(["won", "lost"]) & pl.col("closed_at").is_not_null())
+    open_rows = stages.filter(pl.col("open_step").is_not_null())
+    first_open = open_rows.group_by("opportunity_id").agg(first_open_at=pl.col("entered_at").min())
+    lives = (
+        deals.filter(can_be_open & pl.col("created_at").is_not_null())
+        .select("opportunity_id", "deal_key", "amount", open_from=pl.col("created_at"),
+                open_until=pl.when(status.is_in(["won", "lost"])).then(pl.col("closed_at")))
+    )
+    first_stage = stages_meta.filter(pl.col("kind") == "open").sort("position")["win_probability"].head(1)
+    at_stage = open_rows.filter(pl.col("entered_at").is_not_null()).select(
+        "opportunity_id", "entered_at", "win_probability", row_until="open_until"
+    )
+    staged = at_stage.join(lives, on="opportunity_id", how="inner").select(
+        "deal_key", "amount", "win_probability",
+        valid_from=pl.max_horizontal("open_from", "entered_at"),
+        valid_until=pl.min_horizontal("open_until", "row_until"),  # min ignores nulls: null is "no end"
+    )
+    before_first = lives.join(first_open, on="opportunity_id", how="left").select(
+        "deal_key", "amount",
+        win_probability=pl.lit(first_stage[0] if first_stage.len() else None, dtype=pl.Float64),
+        valid_from="open_from",
+        valid_until=pl.min_horizontal("open_until", "first_open_at"),
+    )
+    return (
+        pl.concat([staged, before_first])
+        .filter(pl.col("valid_until").is_null() | (pl.col("valid_until") > pl.col("valid_from")))
+        .with_columns(from_day=_day_up("valid_from"), until_day=_day_up("valid_until"))
+    )
+
+
+def _day_up(column: str) -> pl.Expr:
+    """Days since 1970-01-01 of the first midnight at or after the timestamp (null stays null)."""
+    us: pl.Expr = pl.col(column).dt.epoch("us")
+    return (-(-us // _DAY_US)).cast(pl.Int32)
 
 
 def empty_raw() -> dict[str, pl.DataFrame]:

@@ -9,35 +9,48 @@ import polars as pl
 
 from crm.dataset import Dataset
 from crm.filters import Period, month_periods
-from crm.metrics.churn import summarise_customers
+from crm.metrics.churn import summarise_customers_over
+from crm.metrics.periods import Buckets
 from crm.metrics.registry import METRICS, Unit
-from crm.metrics.sales import summarise_pipeline, summarise_sales
-from crm.metrics.satisfaction import summarise_satisfaction
-from crm.metrics.service import summarise_backlog, summarise_service
+from crm.metrics.sales import summarise_pipeline_over, summarise_sales_over
+from crm.metrics.satisfaction import summarise_satisfaction_over
+from crm.metrics.service import summarise_backlog_over, summarise_service_over
 
 Values = dict[str, Any]
 
-SUMMARIES: tuple[Callable[[Dataset, Period], pl.LazyFrame], ...] = (
-    summarise_sales,
-    summarise_pipeline,
-    summarise_satisfaction,
-    summarise_service,
-    summarise_backlog,
-    summarise_customers,
+SUMMARIES: tuple[Callable[[Dataset, Buckets], pl.LazyFrame], ...] = (
+    summarise_sales_over,
+    summarise_pipeline_over,
+    summarise_satisfaction_over,
+    summarise_service_over,
+    summarise_backlog_over,
+    summarise_customers_over,
 )
+"""Each answers its metrics for every bucket (period) in one query: one row per bucket."""
 
 
 def compute_many(ds: Dataset, periods: Sequence[Period]) -> list[Values]:
-    """One flat ``{metric_key: value}`` per period (None where undefined), in registry key order."""
-    plans = [summary(ds, period) for period in periods for summary in SUMMARIES]
+    """One flat ``{metric_key: value}`` per period (None where undefined), in registry key order.
+
+    Sorted, non-overlapping periods (a period and the previous one, the months of a
+    trend) are answered together, one query per summary; overlapping ones each alone.
+    """
+    order = sorted(range(len(periods)), key=lambda i: periods[i])
+    ordered = [periods[i] for i in order]
+    groups = [Buckets(tuple(ordered))] if ordered and Buckets.disjoint(ordered) else [Buckets((p,)) for p in ordered]
+    plans = [summary(ds, buckets) for buckets in groups for summary in SUMMARIES]
     frames = pl.collect_all(plans)
-    results: list[Values] = []
     per = len(SUMMARIES)
-    for i in range(len(periods)):
-        merged: Values = {}
-        for frame in frames[i * per:(i + 1) * per]:
-            merged.update(frame.row(0, named=True))
-        results.append({m.key: _plain(merged.get(m.key), m.unit) for m in METRICS})
+    rows: list[Values] = []
+    for g, buckets in enumerate(groups):
+        merged: list[Values] = [{} for _ in buckets.periods]
+        for frame in frames[g * per:(g + 1) * per]:
+            for row in frame.iter_rows(named=True):
+                merged[row["bucket"]].update(row)
+        rows.extend(merged)
+    results: list[Values] = [{}] * len(periods)
+    for position, merged_row in zip(order, rows, strict=True):
+        results[position] = {m.key: _plain(merged_row.get(m.key), m.unit) for m in METRICS}
     return results
 
 

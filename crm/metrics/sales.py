@@ -1,7 +1,9 @@
 """Sales metrics over opportunities: revenue, win rate, cycle, pipeline.
 
-Each function takes the narrowed frames and a period and returns a one-row
-LazyFrame whose columns are metric keys (see crm.metrics.registry).
+Each ``summarise_*`` function takes the narrowed frames and a period and
+returns a one-row LazyFrame whose columns are metric keys (see
+crm.metrics.registry); its ``*_over`` twin answers several periods at once
+(crm.metrics.periods), one row per period, and is what ``compute_many`` uses.
 """
 
 from __future__ import annotations
@@ -10,33 +12,46 @@ import polars as pl
 
 from crm.dataset import Dataset
 from crm.filters import Period
+from crm.metrics.periods import Buckets, single
 
 _DAY_US = 86_400_000_000
 
 
-def _in_period(column: str, period: Period) -> pl.Expr:
-    return pl.col(column).is_between(period.start_ts, period.end_ts, closed="left")
-
-
 def summarise_sales(ds: Dataset, period: Period) -> pl.LazyFrame:
     """revenue_won, new_opportunities, won_deals, lost_deals, win_rate, sales_cycle_days."""
-    closed = _in_period("closed_at", period)
-    won = closed & (pl.col("status") == "won")
-    lost = closed & (pl.col("status") == "lost")
+    return summarise_sales_over(ds, single(period)).drop("bucket")
+
+
+def summarise_sales_over(ds: Dataset, buckets: Buckets) -> pl.LazyFrame:
+    """The sales summary for every bucket in one pass: deals closed (won/lost) by the bucket of
+    ``closed_at``, deals created by the bucket of ``created_at``."""
+    won = pl.col("status") == "won"
     cycle_days = (pl.col("closed_at") - pl.col("created_at")).dt.total_microseconds() / _DAY_US
-    return (
-        ds.opportunities.select(
+    closed = (
+        ds.opportunities.filter(buckets.within("closed_at") & pl.col("status").is_in(["won", "lost"]))
+        .select("amount", "created_at", "closed_at", "status", bucket=buckets.index("closed_at"))
+        .filter(pl.col("bucket").is_not_null())
+        .group_by("bucket")
+        .agg(
             revenue_won=pl.col("amount").filter(won).sum().cast(pl.Float64),
-            new_opportunities=_in_period("created_at", period).sum().cast(pl.Int64),
             won_deals=won.sum().cast(pl.Int64),
-            lost_deals=lost.sum().cast(pl.Int64),
+            lost_deals=(pl.col("status") == "lost").sum().cast(pl.Int64),
             sales_cycle_days=cycle_days.filter(won).median(),
         )
-        .with_columns(
-            win_rate=pl.when(pl.col("won_deals") + pl.col("lost_deals") > 0).then(
-                pl.col("won_deals") / (pl.col("won_deals") + pl.col("lost_deals"))
-            )
-        )
+    )
+    created = (
+        ds.opportunities.filter(buckets.within("created_at")).select(bucket=buckets.index("created_at"))
+        .filter(pl.col("bucket").is_not_null())
+        .group_by("bucket")
+        .agg(new_opportunities=pl.len().cast(pl.Int64))
+    )
+    return buckets.per_bucket(
+        [closed, created], {"revenue_won": 0.0, "won_deals": 0, "lost_deals": 0, "new_opportunities": 0}
+    ).select(
+        "bucket", "revenue_won", "new_opportunities", "won_deals", "lost_deals", "sales_cycle_days",
+        win_rate=pl.when(pl.col("won_deals") + pl.col("lost_deals") > 0).then(
+            pl.col("won_deals") / (pl.col("won_deals") + pl.col("lost_deals"))
+        ),
     )
 
 
@@ -74,9 +89,43 @@ def stage_at(ds: Dataset, period: Period, deals: pl.LazyFrame) -> pl.LazyFrame:
 
 def summarise_pipeline(ds: Dataset, period: Period) -> pl.LazyFrame:
     """pipeline_value, weighted_pipeline, open_deals at the period end."""
-    deals = stage_at(ds, period, open_at(ds, period).select("opportunity_id", "amount"))
-    return deals.select(
-        pipeline_value=pl.col("amount").sum().cast(pl.Float64),
-        weighted_pipeline=(pl.col("amount") * pl.col("win_probability").fill_null(0.0)).sum().cast(pl.Float64),
-        open_deals=pl.len().cast(pl.Int64),
+    return summarise_pipeline_over(ds, single(period)).drop("bucket")
+
+
+def summarise_pipeline_over(ds: Dataset, buckets: Buckets) -> pl.LazyFrame:
+    """The pipeline at every bucket's end (the rules of ``open_at`` and ``stage_at``), in one pass
+    over ``deal_intervals``: a stretch counts at the ends from the first one at or after
+    ``valid_from`` up to (not including) the first one at or after ``valid_until``.
+
+    Ends are midnights, so "end >= valid_from" is "end day >= from_day" (valid_from's day rounded
+    up) and "end < valid_until" is "end day < until_day": whole-day integers and lookups.
+    """
+    n = len(buckets)
+    until = pl.col("until_day")
+    stretches = (
+        ds.deal_intervals.filter(
+            (pl.col("from_day") <= buckets.end_day(n - 1)) & (until.is_null() | (until > buckets.end_day(0)))
+        )
+        .select(
+            "amount",
+            weighted=pl.col("amount") * pl.col("win_probability").fill_null(0.0),
+            lo=buckets.first_end_from_day(pl.col("from_day")),
+            hi=pl.when(until.is_null()).then(pl.lit(n, dtype=pl.Int64)).otherwise(buckets.first_end_from_day(until)),
+        )
     )
+    columns: dict[str, pl.Expr] = {}
+    for i in range(n):
+        at = (pl.col("lo") <= i) & (pl.col("hi") > i)
+        columns[f"pipeline_value_{i}"] = pl.col("amount").filter(at).sum().cast(pl.Float64)
+        columns[f"weighted_pipeline_{i}"] = pl.col("weighted").filter(at).sum().cast(pl.Float64)
+        columns[f"open_deals_{i}"] = at.sum().cast(pl.Int64)
+    sums = stretches.select(**columns)
+    return pl.concat([
+        sums.select(
+            bucket=pl.lit(i, dtype=pl.Int64),
+            pipeline_value=pl.col(f"pipeline_value_{i}"),
+            weighted_pipeline=pl.col(f"weighted_pipeline_{i}"),
+            open_deals=pl.col(f"open_deals_{i}"),
+        )
+        for i in range(n)
+    ])

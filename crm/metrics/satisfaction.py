@@ -9,6 +9,7 @@ import polars as pl
 
 from crm.dataset import Dataset
 from crm.filters import Period
+from crm.metrics.periods import Buckets, single
 
 LOW_CONFIDENCE_N = 30
 _Z = 1.96
@@ -37,13 +38,23 @@ def csat_expr(score: str = "score") -> pl.Expr:
 
 def summarise_satisfaction(ds: Dataset, period: Period) -> pl.LazyFrame:
     """nps, nps_responses, csat, csat_responses."""
-    nps = responses_in(ds, period, "nps").select(
+    return summarise_satisfaction_over(ds, single(period)).drop("bucket")
+
+
+def summarise_satisfaction_over(ds: Dataset, buckets: Buckets) -> pl.LazyFrame:
+    """NPS and CSAT for every bucket: responses grouped by the bucket of ``responded_at``."""
+    rows = (
+        ds.surveys.filter(buckets.within("responded_at"))
+        .with_columns(bucket=buckets.index("responded_at"))
+        .filter(pl.col("bucket").is_not_null())
+    )
+    nps = rows.filter(pl.col("kind") == "nps").group_by("bucket").agg(
         nps=nps_expr(), nps_responses=pl.len().cast(pl.Int64)
     )
-    csat = responses_in(ds, period, "csat").select(
+    csat = rows.filter(pl.col("kind") == "csat").group_by("bucket").agg(
         csat=csat_expr(), csat_responses=pl.len().cast(pl.Int64)
     )
-    return pl.concat([nps, csat], how="horizontal")
+    return buckets.per_bucket([nps, csat], {"nps_responses": 0, "csat_responses": 0})
 
 
 def nps_interval(promoters: int, passives: int, detractors: int) -> tuple[float, float] | None:

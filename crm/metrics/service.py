@@ -8,14 +8,15 @@ either. SLA targets per priority come from the store's settings.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 import polars as pl
 
-from crm.business_hours import business_seconds_at
+from crm.business_hours import business_seconds_at, with_business_seconds
 from crm.dataset import Dataset
 from crm.filters import Period
+from crm.metrics.periods import Buckets, single
 from crm.settings import DEFAULT_SLA_TARGETS
 
 Basis = Literal["calendar", "business"]
@@ -46,23 +47,38 @@ def waited_hours_expr(ds: Dataset, period: Period, basis: Basis = "calendar") ->
     """Hours from creation to the period end, in the basis (for tickets not answered by then)."""
     end = period.end_ts
     if basis == "business":
-        return (pl.lit(business_seconds_at(end, ds.settings.calendar)) - pl.col("created_bs")) / 3600.0
-    return (pl.lit(end) - pl.col("created_at")).dt.total_microseconds() / _HOUR_US
+        return _waited_hours(pl.lit(end), pl.lit(business_seconds_at(end, ds.settings.calendar)), basis)
+    return _waited_hours(pl.lit(end), None, basis)
+
+
+def _waited_hours(end: pl.Expr, end_bs: pl.Expr | None, basis: Basis) -> pl.Expr:
+    """Hours from creation to ``end`` (business: to ``end_bs``, the end's business seconds)."""
+    if basis == "business":
+        assert end_bs is not None
+        return (end_bs - pl.col("created_bs")) / 3600.0
+    return (end - pl.col("created_at")).dt.total_microseconds() / _HOUR_US
 
 
 def breached_expr(ds: Dataset, period: Period, basis: Basis = "calendar") -> pl.Expr:
     """True when the first response was later than the target, or is missing at the period end
     while more than the target had passed since creation; exactly at the target is no breach."""
+    end_bs = pl.lit(business_seconds_at(period.end_ts, ds.settings.calendar)) if basis == "business" else None
+    return _breached(ds, pl.lit(period.end_ts), end_bs, basis)
+
+
+def _breached(ds: Dataset, end: pl.Expr, end_bs: pl.Expr | None, basis: Basis) -> pl.Expr:
     target = sla_target_expr(ds.settings.targets)
-    answered = pl.col("first_answer_at").is_not_null() & (pl.col("first_answer_at") <= period.end_ts)
+    answered = pl.col("first_answer_at").is_not_null() & (pl.col("first_answer_at") <= end)
     response = pl.col(_COLUMNS[basis][0])
-    return pl.when(answered).then(response > target).otherwise(waited_hours_expr(ds, period, basis) > target)
+    return pl.when(answered).then(response > target).otherwise(_waited_hours(end, end_bs, basis) > target)
 
 
-def _time_stats(period: Period, basis: Basis) -> list[pl.Expr]:
+def _time_stats(end: datetime | pl.Expr, basis: Basis) -> list[pl.Expr]:
+    """p50/p90 of first response and resolution over the rows answered / resolved by ``end``
+    (a moment, or an expression giving each row's period end)."""
     first_col, resolution_col = _COLUMNS[basis]
-    first = pl.col(first_col).filter(pl.col("first_answer_at") <= period.end_ts)
-    resolution = pl.col(resolution_col).filter(pl.col("resolved_at") <= period.end_ts)
+    first = pl.col(first_col).filter(pl.col("first_answer_at") <= end)
+    resolution = pl.col(resolution_col).filter(pl.col("resolved_at") <= end)
     return [
         first.quantile(0.5, "linear").alias("first_response_p50"),
         first.quantile(0.9, "linear").alias("first_response_p90"),
@@ -73,24 +89,54 @@ def _time_stats(period: Period, basis: Basis) -> list[pl.Expr]:
 
 def summarise_service(ds: Dataset, period: Period) -> pl.LazyFrame:
     """tickets_created, first response and resolution p50/p90 (calendar and business hours), SLA breach rates."""
-    calendar = [e.name.suffix("_hours") for e in _time_stats(period, "calendar")]
-    business = [e.name.suffix("_business_hours") for e in _time_stats(period, "business")]
-    return created_in(ds, period).select(
-        tickets_created=pl.len().cast(pl.Int64),
-        *calendar,
-        *business,
-        sla_breach_rate=breached_expr(ds, period, "calendar").mean(),
-        sla_breach_rate_business=breached_expr(ds, period, "business").mean(),
-        reopened_tickets=(pl.col("reopened").fill_null(0) > 0).sum().cast(pl.Int64),
+    return summarise_service_over(ds, single(period)).drop("bucket")
+
+
+def summarise_service_over(ds: Dataset, buckets: Buckets) -> pl.LazyFrame:
+    """The service summary for every bucket in one group-by: tickets by the bucket of ``created_at``,
+    each judged at its own bucket's end (``period_end``; ``period_end_bs`` in business seconds)."""
+    ends_bs = with_business_seconds(buckets.ends.to_frame("t").lazy(), {"t": "b"}, ds.settings.calendar).collect()["b"]
+    end, end_bs = pl.col("period_end"), pl.col("period_end_bs")
+    calendar = [e.name.suffix("_hours") for e in _time_stats(end, "calendar")]
+    business = [e.name.suffix("_business_hours") for e in _time_stats(end, "business")]
+    stats = (
+        ds.tickets.filter(buckets.within("created_at"))
+        .with_columns(bucket=buckets.index("created_at"))
+        .filter(pl.col("bucket").is_not_null())
+        .with_columns(period_end=buckets.end_of(pl.col("bucket")),
+                      period_end_bs=pl.lit(ends_bs).gather(pl.col("bucket")))
+        .group_by("bucket")
+        .agg([
+            pl.len().cast(pl.Int64).alias("tickets_created"),
+            *calendar,
+            *business,
+            _breached(ds, end, None, "calendar").mean().alias("sla_breach_rate"),
+            _breached(ds, end, end_bs, "business").mean().alias("sla_breach_rate_business"),
+            (pl.col("reopened").fill_null(0) > 0).sum().cast(pl.Int64).alias("reopened_tickets"),
+        ])
     )
+    return buckets.per_bucket([stats], {"tickets_created": 0, "reopened_tickets": 0})
 
 
 def summarise_backlog(ds: Dataset, period: Period) -> pl.LazyFrame:
     """backlog: tickets created by the period end and not resolved by then."""
-    end = period.end_ts
-    return ds.tickets.filter(
-        (pl.col("created_at") <= end) & (pl.col("resolved_at").is_null() | (pl.col("resolved_at") > end))
-    ).select(backlog=pl.len().cast(pl.Int64))
+    return summarise_backlog_over(ds, single(period)).drop("bucket")
+
+
+def summarise_backlog_over(ds: Dataset, buckets: Buckets) -> pl.LazyFrame:
+    """The backlog at every bucket's end: a ticket counts at the ends from the first one at or after
+    its creation up to (not including) the first one at or after its resolution."""
+    n = len(buckets)
+    resolved = pl.col("resolved_at")
+    spans = ds.tickets.filter(
+        (pl.col("created_at") <= buckets.last_end) & (resolved.is_null() | (resolved > buckets.periods[0].end_ts))
+    ).select(
+        lo=buckets.first_end_from("created_at"),
+        hi=pl.when(resolved.is_null()).then(pl.lit(n, dtype=pl.Int64)).otherwise(buckets.first_end_from("resolved_at")),
+    )
+    counts = spans.select(**{f"backlog_{i}": ((pl.col("lo") <= i) & (pl.col("hi") > i)).sum().cast(pl.Int64)
+                             for i in range(n)})
+    return pl.concat([counts.select(bucket=pl.lit(i, dtype=pl.Int64), backlog=pl.col(f"backlog_{i}")) for i in range(n)])
 
 
 def bucket_periods(period: Period, grain: str) -> list[Period]:
@@ -116,7 +162,7 @@ def service_times(ds: Dataset, period: Period, by: str | None = None, basis: Bas
     if by:
         frame = frame.with_columns(pl.col(by).fill_null("(none)"))
     grouped = frame.group_by(keys) if keys else frame
-    stats = [pl.len().cast(pl.Int64).alias("tickets"), *_time_stats(period, basis),
+    stats = [pl.len().cast(pl.Int64).alias("tickets"), *_time_stats(period.end_ts, basis),
              breached_expr(ds, period, basis).mean().alias("sla_breach_rate"),
              (pl.col("reopened").fill_null(0) > 0).sum().cast(pl.Int64).alias("reopened")]
     out = grouped.agg(stats) if keys else grouped.select(stats)
@@ -132,7 +178,7 @@ def service_trend(ds: Dataset, period: Period, grain: str = "week", basis: Basis
     for b in buckets:
         created = created_in(ds, b)
         plans.append(pl.concat([
-            created.select(pl.len().cast(pl.Int64).alias("created"), *_time_stats(b, basis),
+            created.select(pl.len().cast(pl.Int64).alias("created"), *_time_stats(b.end_ts, basis),
                            breached_expr(ds, b, basis).mean().alias("sla_breach_rate"),
                            (pl.col("reopened").fill_null(0) > 0).sum().cast(pl.Int64).alias("reopened")),
             ds.tickets.filter(pl.col("resolved_at").is_between(b.start_ts, b.end_ts, closed="left"))

@@ -1,7 +1,9 @@
-"""Figure builders: a small frame in, a plotly figure out (graph_objects: ~10x faster to build than express)."""
+"""Figure builders: a small frame in, a plotly or altair figure out (plotly graph_objects: ~10x faster
+to build than express; altair where a time brush is needed)."""
 
 from __future__ import annotations
 
+import altair as alt
 import plotly.graph_objects as go
 import polars as pl
 
@@ -235,3 +237,91 @@ def point_customdata(point: dict) -> list:
     if isinstance(data, list | tuple):
         return list(data)
     return [data]
+
+
+BRUSH = "brush"
+"""The name of the x-interval selection on time trends (the page turns it into the period filter)."""
+
+
+def _score_scale(kind: str) -> tuple[float, str, list[float]]:
+    """Factor to the shown unit, axis title and axis domain for NPS (−100…100) or CSAT (%)."""
+    return (1.0, "NPS", [-100, 100]) if kind == "nps" else (100.0, "CSAT %", [0, 100])
+
+
+def build_score_trend_chart(trend: pl.DataFrame, kind: str, grain: str, compared_label: str) -> alt.LayerChart:
+    """NPS or CSAT per bucket: the score line with its 95% interval band, hollow points where n < 30,
+    the comparison as a dashed line, and the responses per bucket as grey bars. Dragging across
+    the chart selects a time range (``BRUSH``)."""
+    factor, title, domain = _score_scale(kind)
+    data = trend.select(
+        "bucket", "n", "low_confidence", "compared_n",
+        score=pl.col("score") * factor, low=pl.col("low").clip(*domain_bounds(kind)) * factor,
+        high=pl.col("high").clip(*domain_bounds(kind)) * factor, compared=pl.col("compared_score") * factor,
+        confidence=pl.when(pl.col("low_confidence")).then(pl.lit("low (n < 30)")).otherwise(pl.lit("ok")),
+    )
+    period = "Week of" if grain == "week" else "Month"
+    # one tick per bucket (not Vega's default of several per month, which repeats the labels)
+    ticks = {"interval": "week" if grain == "week" else "month", "step": 1}
+    x = alt.X("bucket:T", title=None,
+              axis=alt.Axis(format="%d %b" if grain == "week" else "%b %Y", tickCount=ticks, labelOverlap=True))
+    tooltip = [alt.Tooltip("bucket:T", title=period, format="%d %b %Y"), alt.Tooltip("score:Q", title=title, format=".1f"),
+               alt.Tooltip("low:Q", title="95% low", format=".1f"), alt.Tooltip("high:Q", title="95% high", format=".1f"),
+               alt.Tooltip("n:Q", title="Responses"), alt.Tooltip("confidence:N", title="Confidence"),
+               alt.Tooltip("compared:Q", title=compared_label, format=".1f")]
+    brush = alt.selection_interval(name=BRUSH, encodings=["x"])
+    base = alt.Chart(data).encode(x=x)
+    band = base.mark_area(opacity=0.18, color=PALETTE["primary"]).encode(
+        y=alt.Y("low:Q", title=title, scale=alt.Scale(domain=domain)), y2="high:Q")
+    compared = base.mark_line(strokeDash=[5, 4], color=PALETTE["muted"]).encode(y="compared:Q")
+    line = base.mark_line(color=PALETTE["primary"]).encode(y="score:Q")
+    points = base.mark_point(size=70, color=PALETTE["primary"], strokeWidth=2).encode(
+        y="score:Q",
+        fill=alt.condition("datum.low_confidence", alt.value("white"), alt.value(PALETTE["primary"])),
+        tooltip=tooltip,
+    ).add_params(brush)
+    bar_size = max(2, min(30, 260 // max(1, trend.height)))
+    most = max(1, int(trend.get_column("n").cast(pl.Int64).max() or 1))  # type: ignore[arg-type]
+    # responses as bars on their own right-hand axis, kept to the lower quarter of the plot
+    counts = base.mark_bar(color=PALETTE["muted"], opacity=0.45, size=bar_size).encode(
+        y=alt.Y("n:Q", title="Responses", scale=alt.Scale(domain=[0, 4 * most]),
+                axis=alt.Axis(orient="right", tickCount=2, grid=False)),
+        tooltip=tooltip)
+    scores = alt.layer(band, compared, line, points)
+    return (alt.layer(counts, scores).resolve_scale(y="independent")
+            .properties(height=300, width="container", title=f"{title} by {grain}"))
+
+
+def domain_bounds(kind: str) -> tuple[float, float]:
+    """The range a score can take in code units: NPS −100…100, CSAT 0…1."""
+    return (-100.0, 100.0) if kind == "nps" else (0.0, 1.0)
+
+
+def build_nps_composition_chart(trend: pl.DataFrame, grain: str) -> go.Figure:
+    """Share of promoters, passives and detractors per bucket (stacked to 100%), n on hover."""
+    x = [b.strftime("%d %b %Y" if grain == "week" else "%b %Y") for b in trend["bucket"]]
+    n = trend["n"].to_list()
+    fig = go.Figure()
+    for part, color in (("detractors", PALETTE["bad"]), ("passives", PALETTE["muted"]), ("promoters", PALETTE["good"])):
+        counts = trend[part].to_list()
+        fig.add_bar(x=x, y=[100 * c / t if t else None for c, t in zip(counts, n, strict=True)], name=part.capitalize(),
+                    marker_color=color, customdata=counts,
+                    hovertemplate="%{y:.1f}% (%{customdata} responses)<extra>" + part + "</extra>")
+    fig.update_layout(title="NPS composition", barmode="stack", yaxis={"title": "% of responses", "range": [0, 100]},
+                      **_LAYOUT)
+    return fig
+
+
+def build_what_moved_chart(moved: pl.DataFrame, by: str, kind: str) -> go.Figure:
+    """Each group's contribution to the change: the part from its own score (rate) and from its share of
+    responses (mix), stacked; largest first, in score units (NPS points or CSAT percentage points)."""
+    factor = 1.0 if kind == "nps" else 100.0
+    groups = moved[by].to_list()[::-1]
+    fig = go.Figure()
+    for column, name, color in (("rate_effect", "Own score change", PALETTE["primary"]),
+                                ("mix_effect", "Share of responses (mix)", PALETTE["accent"])):
+        fig.add_bar(y=groups, x=[factor * v for v in moved[column].to_list()[::-1]], name=name, orientation="h",
+                    marker_color=color, hovertemplate="%{x:+.2f}<extra>" + name + "</extra>")
+    unit = "points" if kind == "nps" else "pp"
+    fig.update_layout(title=f"What moved {kind.upper()} against the previous period ({unit})", barmode="relative",
+                      xaxis={"zeroline": True, "zerolinecolor": "#334155"}, **{**_LAYOUT, "hovermode": "y unified"})
+    return fig

@@ -24,7 +24,7 @@ from crm.config import ConfigError, resolve_database_url
 from crm.dataset import Frames, load_frames
 from crm.filters import DEFAULT_PRESET, Filters, Period, resolve_preset
 from crm.ingest import ImportRejected, import_file, load_mapping
-from crm.metrics import METRICS, compute_with_previous, funnel
+from crm.metrics import METRICS, compute_with_previous, funnel, satisfaction
 from crm.reports import REPORTS, ReportOptions, build_report
 from crm.store import Store, StoreError
 
@@ -81,6 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=funnel.MODES, default="cohort", help="funnel mode (funnel, deals)")
     p.add_argument("--by", choices=funnel.BREAKDOWNS, help="breakdown (funnel, win_loss, deals)")
     p.add_argument("--days", type=int, default=funnel.DEFAULT_AGEING_DAYS, help="ageing threshold in days")
+    p.add_argument("--grain", choices=("month", "week"), default="month", help="trend buckets (nps_trend, csat_trend)")
+    p.add_argument("--vs", choices=("previous", "year"), default="previous",
+                   help="trend comparison: the previous period or the previous year")
+    p.add_argument("--kind", choices=("csat", "nps"), default="csat", help="survey (satisfaction_drill, responses, what_moved)")
+    p.add_argument("--level", choices=satisfaction.DRILL_LEVELS, default="product",
+                   help="drill level (satisfaction_drill, what_moved)")
+    p.add_argument("--within", action="append", default=[], metavar="LEVEL:VALUE",
+                   help="the drill path above --level, e.g. product:NAME (repeatable, in order)")
     return parser
 
 
@@ -161,7 +169,14 @@ def _cmd_report(store: Store, args: argparse.Namespace) -> int:
     if args.name not in REPORTS:
         raise UsageError(f"unknown report {args.name!r}; known: {', '.join(REPORTS)}")
     frames = load_frames(store)
-    options = ReportOptions(mode=args.mode, by=args.by, days=args.days)
+    within = []
+    for raw in args.within:
+        level, sep, value = raw.partition(":")
+        if not (sep and level in satisfaction.DRILL_LEVELS and value):
+            raise UsageError(f"--within takes LEVEL:VALUE with LEVEL one of {', '.join(satisfaction.DRILL_LEVELS)}, got {raw!r}")
+        within.append((level, value))
+    options = ReportOptions(mode=args.mode, by=args.by, days=args.days, grain=args.grain, vs=args.vs, kind=args.kind,
+                            level=args.level, within=tuple(within))
     table = build_report(args.name, frames, _filters(args, frames), options)
     if args.format == "json":
         print(json.dumps(table.to_dicts(), default=_json_default))

@@ -9,7 +9,7 @@ periods need rows from before the period.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 
@@ -57,7 +57,7 @@ class Dataset:
     customers: pl.LazyFrame
     deal_intervals: pl.LazyFrame
     """The deals' open stretches (see ``Frames.deal_intervals``), narrowed like the deals."""
-    settings: ServiceSettings = ServiceSettings()
+    settings: ServiceSettings = field(default_factory=ServiceSettings)
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class Frames:
     numbers (days since 1970-01-01) of the first midnight at or after valid_from / valid_until.
     The pipeline at many moments is then a filter and sums, no join (crm.metrics.sales)."""
     version: int = 0
-    settings: ServiceSettings = ServiceSettings()
+    settings: ServiceSettings = field(default_factory=ServiceSettings)
 
     def narrow(self, filters: Filters) -> Dataset:
         """Apply the dimension and customer filters (not the period) lazily."""

@@ -69,7 +69,7 @@ PRESETS: dict[str, str] = {
 }
 DEFAULT_PRESET = "last_90"
 
-PAGE_PARAMS: tuple[str, ...] = ("mode", "by", "days")
+PAGE_PARAMS: tuple[str, ...] = ("mode", "by", "days", "grain", "vs", "kind", "drill", "basis")
 """Query parameters owned by pages (view settings), kept in the URL beside the filters."""
 
 
@@ -118,6 +118,37 @@ def month_periods(end: date, months: int) -> list[Period]:
         periods.append(Period(first, min(last, end)))
         year, month = (year - 1, 12) if month == 1 else (year, month - 1)
     return periods[::-1]
+
+
+def bucket_start(day: date, grain: str) -> date:
+    """The Monday of ``day``'s week (``grain="week"``) or the first of its month."""
+    return day - timedelta(days=day.weekday()) if grain == "week" else day.replace(day=1)
+
+
+def bucket_end(start: date, grain: str) -> date:
+    """The last day of the week or month starting on ``start``."""
+    if grain == "week":
+        return start + timedelta(days=6)
+    return date(start.year, start.month, calendar.monthrange(start.year, start.month)[1])
+
+
+def period_from_range(low: date, high: date, grain: str, within: Period) -> Period:
+    """The period a brushed time range on a week/month trend stands for, in whole buckets.
+
+    A bucket is drawn at its first day; the buckets drawn inside ``low``..``high``
+    are chosen (none: the one holding the middle of the range), and the period
+    runs from the first one's start to the last one's end, kept inside ``within``.
+    """
+    low, high = min(low, high), max(low, high)
+    first = bucket_start(low, grain)
+    if first < low:
+        first = bucket_start(bucket_end(first, grain) + timedelta(days=1), grain)
+    last = bucket_start(high, grain)
+    if first > last:  # no bucket start inside the range
+        first = last = bucket_start(low + (high - low) / 2, grain)
+    start = max(first, within.start)
+    end = min(bucket_end(last, grain), within.end)
+    return Period(start, max(start, end))
 
 
 def resolve_preset(preset: str, anchor: date) -> Period:

@@ -14,7 +14,7 @@ import polars as pl
 
 from crm.dataset import Frames
 from crm.filters import Filters, Period
-from crm.metrics import METRICS, compute_with_previous, funnel, monthly_trend
+from crm.metrics import METRICS, compute_with_previous, funnel, monthly_trend, satisfaction
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,16 @@ class ReportOptions:
     mode: funnel.FunnelMode = "cohort"
     by: str | None = None
     days: int = funnel.DEFAULT_AGEING_DAYS
+    grain: str = "month"
+    """Trend buckets: ``month`` or ``week`` (Monday)."""
+    vs: str = "previous"
+    """What a trend is compared with: the ``previous`` period or the previous ``year``."""
+    kind: str = "csat"
+    """Which survey a satisfaction report is about: ``nps`` or ``csat``."""
+    level: str = "product"
+    """Satisfaction drill level: product, team or agent."""
+    within: tuple[tuple[str, str], ...] = ()
+    """The drill path above ``level``, e.g. (("product", "Data Connect"),)."""
 
 
 DEFAULT_OPTIONS = ReportOptions()
@@ -93,6 +103,69 @@ def service_by_month(frames: Frames, filters: Filters, options: ReportOptions = 
     )
 
 
+def _kind(options: ReportOptions) -> str:
+    if options.kind not in ("nps", "csat"):
+        raise ValueError(f"unknown survey kind {options.kind!r}; use nps or csat")
+    return options.kind
+
+
+def score_trend_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """NPS or CSAT (``options.kind``) per week or month of the period: n, the parts, score, 95% interval,
+    low confidence (n < 30), and the comparison (previous period or year, moved onto this period's
+    buckets) as ``compared_score`` / ``compared_n``."""
+    ds = frames.narrow(filters)
+    kind = _kind(options)
+    trend = satisfaction.score_trend(ds, filters.period, kind, options.grain)
+    other = satisfaction.comparison_trend(ds, filters.period, kind, options.grain, options.vs)
+    compared = other.group_by("bucket").agg(
+        compared_score=pl.col("score").first(), compared_n=pl.col("n").first()
+    )
+    return trend.join(compared, on="bucket", how="left").sort("bucket")
+
+
+def nps_trend_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """``score_trend_report`` for NPS (score −100…100; promoters, passives, detractors)."""
+    return score_trend_report(frames, filters, ReportOptions(grain=options.grain, vs=options.vs, kind="nps"))
+
+
+def csat_trend_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """``score_trend_report`` for CSAT (score 0…1; satisfied = 4 or 5)."""
+    return score_trend_report(frames, filters, ReportOptions(grain=options.grain, vs=options.vs, kind="csat"))
+
+
+def satisfaction_drill_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """CSAT and NPS side by side for each value of ``options.level`` inside the drill path
+    ``options.within``: score, 95% interval and n for each; worst first by ``options.kind``
+    (groups without responses of that kind last)."""
+    if options.level not in satisfaction.DRILL_LEVELS:
+        raise ValueError(f"unknown drill level {options.level!r}; one of {', '.join(satisfaction.DRILL_LEVELS)}")
+    ds = frames.narrow(filters)
+    level, within = options.level, dict(options.within)
+    parts = []
+    for kind in ("csat", "nps"):
+        table = satisfaction.score_by(ds, filters.period, kind, level, within)
+        parts.append(table.select(level, pl.col("score").alias(kind), pl.col("low").alias(f"{kind}_low"),
+                                  pl.col("high").alias(f"{kind}_high"), pl.col("n").alias(f"{kind}_n")))
+    both = parts[0].join(parts[1], on=level, how="full", coalesce=True).with_columns(
+        pl.col("csat_n").fill_null(0), pl.col("nps_n").fill_null(0)
+    )
+    kind = _kind(options)
+    return both.with_columns(
+        low_confidence=pl.col(f"{kind}_n") < satisfaction.LOW_CONFIDENCE_N
+    ).sort([kind, level], nulls_last=True)
+
+
+def responses_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """The survey responses (``options.kind``) behind a drill cell (``options.within``), with comments."""
+    return satisfaction.responses_behind(frames.narrow(filters), filters.period, _kind(options), dict(options.within))
+
+
+def what_moved_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """The change of NPS or CSAT against the previous period split per ``options.level`` group into
+    the part from its own score change (rate) and from its share of responses changing (mix)."""
+    return satisfaction.decompose_change(frames.narrow(filters), filters.period, _kind(options), options.level)
+
+
 def funnel_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
     """The funnel in the chosen mode (and breakdown): one row per step."""
     return funnel.compute_funnel(frames.narrow(filters), filters.period, options.mode, options.by)
@@ -152,6 +225,13 @@ REPORTS: dict[str, Report] = {
         Report("forecast", "weighted open pipeline by expected close month", forecast_report),
         Report("ageing", "open deals stuck in their stage longer than --days", ageing_report),
         Report("deals", "the deals behind a selection (--select step:N, --select owner:NAME)", deals_report),
+        Report("nps_trend", "NPS per --grain with n, 95% interval and the --vs comparison", nps_trend_report),
+        Report("csat_trend", "CSAT per --grain with n, 95% interval and the --vs comparison", csat_trend_report),
+        Report("satisfaction_drill", "CSAT and NPS by --level inside --within, worst first by --kind",
+               satisfaction_drill_report),
+        Report("responses", "the --kind responses behind a drill cell (--within), with comments", responses_report),
+        Report("what_moved", "the --kind change against the previous period, mix and rate per --level",
+               what_moved_report),
     )
 }
 

@@ -3,8 +3,14 @@
 import streamlit as st
 
 from crm.charts import (
-    build_breakdown_heatmap, build_forecast_chart, build_funnel_chart, build_lost_reasons_chart,
-    build_velocity_chart, build_win_cycle_trend, build_win_rate_chart, point_customdata,
+    build_breakdown_heatmap,
+    build_forecast_chart,
+    build_funnel_chart,
+    build_lost_reasons_chart,
+    build_velocity_chart,
+    build_win_cycle_trend,
+    build_win_rate_chart,
+    point_customdata,
 )
 from crm.format import format_money
 from crm.metrics import funnel

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from crm.dataset import Dataset
-from crm.filters import Period
+from crm.filters import Period, bucket_end, bucket_start
 from crm.metrics.periods import Buckets, single
 
 LOW_CONFIDENCE_N = 30
@@ -143,25 +143,36 @@ def _shift_years(day: date, years: int) -> date:
         return day.replace(year=day.year + years, day=28)
 
 
+def _bucket_starts(period: Period, grain: Grain) -> list[date]:
+    """The first days of the weeks or months a period's trend is drawn at (the first may precede it)."""
+    starts = [bucket_start(period.start, grain)]
+    while (following := bucket_end(starts[-1], grain) + timedelta(days=1)) <= period.end:
+        starts.append(following)
+    return starts
+
+
 def comparison_trend(ds: Dataset, period: Period, kind: str, grain: Grain, against: str = "previous") -> pl.DataFrame:
     """The same trend for the previous period or the previous year, with ``bucket`` moved onto this
-    period's dates so the two lines overlay (``compared_bucket`` keeps the original date)."""
+    period's buckets so the two lines overlay (``compared_bucket`` keeps the original date).
+
+    Against the previous period the k-th bucket lands on this period's k-th bucket (extra ones
+    are dropped); against the year, a month lands on the same month and a week 52 weeks on.
+    """
     if against == "year":
         other = Period(_shift_years(period.start, -1), _shift_years(period.end, -1))
     else:
         other = period.previous()
     trend = score_trend(ds, other, kind, grain)
+    moved: list[date | None]
     if against == "year":
-        moved = [_shift_years(b, 1) for b in trend["bucket"]]
+        moved = [b + timedelta(weeks=52) if grain == "week" else _shift_years(b, 1) for b in trend["bucket"]]
     else:
-        moved = [b + timedelta(days=period.days) for b in trend["bucket"]]
-    if grain == "week":
-        moved = [m - timedelta(days=m.weekday()) for m in moved]
-    elif moved:
-        moved = [m.replace(day=1) for m in moved]
+        position = {b: i for i, b in enumerate(_bucket_starts(other, grain))}
+        mine = _bucket_starts(period, grain)
+        moved = [mine[position[b]] if position.get(b, len(mine)) < len(mine) else None for b in trend["bucket"]]
     return trend.with_columns(
         compared_bucket=pl.col("bucket"), bucket=pl.Series(moved, dtype=pl.Date)
-    )
+    ).filter(pl.col("bucket").is_not_null())
 
 
 def score_by(ds: Dataset, period: Period, kind: str, level: str, within: dict[str, str] | None = None) -> pl.DataFrame:

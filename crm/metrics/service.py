@@ -7,6 +7,7 @@ either. SLA targets per priority come from the store's settings.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Literal
@@ -161,11 +162,10 @@ def service_times(ds: Dataset, period: Period, by: str | None = None, basis: Bas
     frame = created_in(ds, period)
     if by:
         frame = frame.with_columns(pl.col(by).fill_null("(none)"))
-    grouped = frame.group_by(keys) if keys else frame
     stats = [pl.len().cast(pl.Int64).alias("tickets"), *_time_stats(period.end_ts, basis),
              breached_expr(ds, period, basis).mean().alias("sla_breach_rate"),
              (pl.col("reopened").fill_null(0) > 0).sum().cast(pl.Int64).alias("reopened")]
-    out = grouped.agg(stats) if keys else grouped.select(stats)
+    out = frame.group_by(keys).agg(stats) if keys else frame.select(stats)
     return out.sort(["first_response_p50", *keys], descending=[True, *([False] * len(keys))],
                     nulls_last=True).collect()
 
@@ -199,7 +199,7 @@ def time_histogram(ds: Dataset, period: Period, basis: Basis = "calendar") -> pl
     """How first response and resolution times spread (tickets per hour band), binned in Polars."""
     first_col, resolution_col = _COLUMNS[basis]
     edges = list(HISTOGRAM_EDGES)
-    labels = [f"{a:g}–{b:g} h" for a, b in zip(edges, edges[1:], strict=False)] + [f"{edges[-1]:g}+ h"]
+    labels = [f"{a:g}–{b:g} h" for a, b in itertools.pairwise(edges)] + [f"{edges[-1]:g}+ h"]
     frame = created_in(ds, period)
     parts = []
     for name, column, event in (("first response", first_col, "first_answer_at"),

@@ -10,13 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import streamlit as st
 
+from crm.charts import BRUSH
 from crm.config import ConfigError
 from crm.dataset import Frames
-from crm.filters import DEFAULT_PRESET, DIMENSIONS, PAGE_PARAMS, PRESETS, Filters, Period, resolve_preset
+from crm.filters import (
+    DEFAULT_PRESET,
+    DIMENSIONS,
+    PAGE_PARAMS,
+    PRESETS,
+    Filters,
+    Period,
+    period_from_range,
+    resolve_preset,
+)
 from crm.store import Store, StoreError
 from crm.ui import loaders
 from crm.ui.pages import PAGES
@@ -245,3 +255,64 @@ def apply_chart_selection(
     kept = tuple((k, v) for k, v in st.session_state.get("flt_selection", ()) if k not in replaces)
     set_selection(kept + chosen)
     st.rerun()
+
+
+def _brush_date(value: object) -> date | None:
+    """A brush edge as a day: Vega sends epoch milliseconds (the browser's local midnight for a date,
+    so round to the nearest midnight) or, for some encodings, an ISO string."""
+    if isinstance(value, int | float):
+        return (datetime(1970, 1, 1) + timedelta(milliseconds=value) + timedelta(hours=12)).date()
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    return None
+
+
+def apply_time_brush(event: object, key: str, grain: str, within: Period) -> None:
+    """Turn a time range brushed on a week/month trend (altair ``BRUSH``) into the global period.
+
+    The period becomes the whole buckets under the brush (``crm.filters.period_from_range``);
+    each brush is applied once, so a later change in the sidebar is not overridden by it.
+    """
+    brushed = (getattr(event, "selection", None) or {}).get(BRUSH) or {}
+    values = next(iter(brushed.values()), None) if isinstance(brushed, dict) else None
+    if not values or len(values) != 2:
+        return
+    seen = f"brush_applied_{key}"
+    if st.session_state.get(seen) == tuple(values):
+        return
+    st.session_state[seen] = tuple(values)
+    low, high = _brush_date(values[0]), _brush_date(values[1])
+    if low is None or high is None:
+        return
+    period = period_from_range(low, high, grain, within)
+    if period == within:
+        return
+    # the filter widgets are drawn already: their saved values are put back at the start of the rerun
+    st.session_state["flt_saved"] = {**st.session_state.get("flt_saved", {}),
+                                     "flt_range": (period.start, period.end), "flt_preset": "custom"}
+    st.rerun()
+
+
+def drill_path(param: str, levels: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """The drill path kept in the URL (``?drill=product:X&drill=team:Y``), one value per level in order;
+    anything else in it is dropped with a notice."""
+    path: list[tuple[str, str]] = []
+    for position, raw in enumerate(st.query_params.get_all(param)):
+        level, sep, value = raw.partition(":")
+        if not sep or not value or position >= len(levels) or level != levels[position]:
+            st.warning(f"Ignored {param}={raw!r} from the link: the drill path goes {' → '.join(levels)}.",
+                       icon=":material/link_off:")
+            break
+        path.append((level, value))
+    return tuple(path)
+
+
+def set_drill_path(param: str, path: tuple[tuple[str, str], ...]) -> None:
+    """Write the drill path to the URL (an empty path removes the parameter)."""
+    if path:
+        st.query_params[param] = [f"{level}:{value}" for level, value in path]
+    elif param in st.query_params:
+        del st.query_params[param]

@@ -18,7 +18,8 @@ class PageSpec:
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/cockpit.py", "Cockpit", ":material/dashboard:", default=True),
     PageSpec("pages/funnel.py", "Funnel", ":material/filter_alt:"),
+    PageSpec("pages/satisfaction.py", "Satisfaction", ":material/sentiment_satisfied:"),
 )
 
-AREA_PAGES: dict[str, str] = {"sales": "pages/funnel.py"}
+AREA_PAGES: dict[str, str] = {"sales": "pages/funnel.py", "satisfaction": "pages/satisfaction.py"}
 """Which page explains the metrics of an area (the cockpit tiles link there)."""

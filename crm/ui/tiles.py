@@ -27,8 +27,10 @@ def kpi_tile(
     previous: Any,
     trend: list[Any],
     compare: bool = True,
+    link: bool = True,
 ) -> None:
-    """One bordered tile; an undefined value shows an em dash and says why."""
+    """One bordered tile; an undefined value shows an em dash and says why; with ``link``, a link
+    to the page that explains the metric (where one exists)."""
     delta = format_delta(value, previous, metric.unit) if compare else None
     shown_previous = format_value(previous, metric.unit)
     help_text = f"**{metric.label}** = {metric.formula}."
@@ -48,7 +50,7 @@ def kpi_tile(
         )
         if value is None:
             st.caption(EMPTY_TEXT.get(metric.key, "Not defined for this period."))
-        explained_by = AREA_PAGES.get(metric.area.value)
+        explained_by = AREA_PAGES.get(metric.area.value) if link else None
         if explained_by:
             title = next(p.title for p in PAGES if p.path == explained_by)
             st.page_link(explained_by, label=f"Explore in {title}", icon=":material/arrow_forward:",

@@ -241,3 +241,28 @@ def test_cli_finds_the_store_like_the_app(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CRM_DATABASE_URL", url)
     assert run(capsys, "init-demo", "--scale", "0.05", "--as-of", "2026-01-31")[0] == 0
     assert Path(tmp_path / "env.db").is_file()
+
+
+def test_satisfaction_drill_report_by_hand(imported, capsys):
+    argv = ["--db", imported, "report", "satisfaction_drill", *MAY, "--level", "agent", "--within", "product:Suite",
+            "--within", "team:Support", "--format", "json"]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    rows = json.loads(out)
+    # CSAT: Fay 2 -> 0 %, Eve 5 -> 100 %, worst first; NPS: Eve's promoter only (S2, S3 have no team)
+    assert [(r["agent"], r["csat"], r["csat_n"], r["nps"], r["nps_n"]) for r in rows] == [
+        ("Fay", 0.0, 1, None, 0), ("Eve", 1.0, 1, 100.0, 1)]
+    assert all(r["low_confidence"] for r in rows)
+    code, _, err = run(capsys, "--db", imported, "report", "satisfaction_drill", "--within", "Suite")
+    assert code == 2 and "--within takes LEVEL:VALUE" in err
+
+
+def test_nps_trend_report_by_hand(imported, capsys):
+    code, out, _ = run(capsys, "--db", imported, "report", "nps_trend", *MAY, "--format", "json")
+    assert code == 0
+    (may,) = json.loads(out)
+    assert (may["bucket"], may["n"], may["promoters"], may["passives"], may["detractors"]) == ("2026-05-01", 3, 2, 0, 1)
+    assert may["score"] == pytest.approx(100 / 3)
+    # x = (+1, +1, -1): mean 1/3, population variance 1 - 1/9 = 8/9; half width 1.96 * 100 * sqrt(8/27)
+    assert may["high"] - may["score"] == pytest.approx(1.96 * 100 * (8 / 27) ** 0.5)
+    assert may["compared_score"] is None  # no responses in April

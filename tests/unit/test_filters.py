@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from crm import schema
 from crm.dataset import frames_from_rows
-from crm.filters import Filters, Period, month_periods, resolve_preset
+from crm.filters import Filters, Period, month_periods, period_from_range, resolve_preset
 from crm.store import Store
 
 ANCHOR = date(2026, 6, 30)
@@ -194,3 +194,23 @@ def test_sql_conditions_are_bound_parameters_and_cut_at_the_period_end():
     sql = str(sa.select(schema.tickets.c.ticket_id).where(*conditions).compile())
     assert "DROP TABLE" not in sql  # the value travels as a parameter, not in the SQL text
     assert "tickets.created_at <" in sql
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "grain", "expected"),
+    [
+        # months drawn at their first day: the brush covers the 1 Feb and 1 Mar points
+        (date(2026, 1, 20), date(2026, 3, 10), "month", Period(date(2026, 2, 1), date(2026, 3, 31))),
+        # a brush between two points takes the month holding its middle
+        (date(2026, 2, 3), date(2026, 2, 20), "month", Period(date(2026, 2, 1), date(2026, 2, 28))),
+        # weeks start on Monday: 2 Feb and 9 Feb 2026 are Mondays
+        (date(2026, 2, 1), date(2026, 2, 9), "week", Period(date(2026, 2, 2), date(2026, 2, 15))),
+        # kept inside the current period: June is cut at its 20th
+        (date(2026, 5, 15), date(2026, 6, 25), "month", Period(date(2026, 6, 1), date(2026, 6, 20))),
+        # dragged right to left
+        (date(2026, 3, 10), date(2026, 1, 20), "month", Period(date(2026, 2, 1), date(2026, 3, 31))),
+    ],
+)
+def test_a_brushed_range_becomes_whole_buckets(low, high, grain, expected):
+    within = Period(date(2025, 7, 1), date(2026, 6, 20))
+    assert period_from_range(low, high, grain, within) == expected

@@ -55,6 +55,22 @@ def test_comparison_with_the_previous_year_lands_on_this_years_months():
     assert other["score"].to_list() == [0.5]
 
 
+def test_the_previous_period_lands_bucket_by_bucket_on_this_one():
+    # Q1 2026 (90 days) against 2 Oct .. 31 Dec 2025: its buckets Oct, Nov, Dec land on Jan, Feb, Mar
+    rows = [response("1", "csat", 5, "2025-10-05"), response("2", "csat", 1, "2025-11-20"),
+            response("3", "csat", 4, "2025-12-31"), response("4", "csat", 2, "2025-10-01")]  # 1 Oct: before it
+    other = sat.comparison_trend(dataset(rows), Q1, "csat", "month")
+    assert other["compared_bucket"].to_list() == [date(2025, 10, 1), date(2025, 11, 1), date(2025, 12, 1)]
+    assert other["bucket"].to_list() == [date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1)]
+    assert other["score"].to_list() == [1.0, 0.0, 1.0]
+
+
+def test_weeks_a_year_earlier_land_on_the_same_weekday():
+    rows = [response("1", "nps", 10, "2025-02-12")]  # the week of Monday 10 Feb 2025
+    other = sat.comparison_trend(dataset(rows), Q1, "nps", "week", against="year")
+    assert other["bucket"].to_list() == [date(2026, 2, 9)]  # 52 weeks on: Monday 9 Feb 2026
+
+
 def test_drill_ranks_worst_first_within_a_parent():
     rows = [
         response("1", "csat", 5, "2026-01-05", product="P", team="A", agent="a1", comment="great"),

@@ -1,0 +1,123 @@
+"""AppTest: the satisfaction page shows crm's NPS/CSAT, drills product → team → agent, and a brush sets the period."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from crm.dataset import load_frames
+from crm.filters import Filters, Period
+from crm.format import format_value
+from crm.metrics import compute_metrics, definition
+from crm.metrics.satisfaction import responses_behind, score_by
+from tests.app.conftest import APP
+
+H1 = {"from": "2026-01-01", "to": "2026-06-30"}
+PERIOD = Period(date(2026, 1, 1), date(2026, 6, 30))
+
+
+def open_page(query: dict) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params.update(query)
+    at.run()
+    at.switch_page("pages/satisfaction.py").run()
+    return at
+
+
+def tile_values(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def ranked(at: AppTest, level: str) -> list[str]:
+    """The drill table's rows that have a CSAT score, in the order shown (NPS-only groups follow them)."""
+    table = at.dataframe[0].value
+    return list(table[table["csat"].notna()][level])
+
+
+def responses_heading(at: AppTest) -> str:
+    return next(m.value for m in at.markdown if " responses in " in m.value)
+
+
+@pytest.mark.parametrize(("grain", "vs"), [("month", "previous"), ("week", "year")])
+def test_page_renders_with_crm_numbers(app_store, grain, vs):
+    at = open_page({**H1, "grain": grain, "vs": vs})
+    assert not at.exception, at.exception
+    m = compute_metrics(load_frames(app_store).narrow(Filters.create(PERIOD)), PERIOD)
+    shown = tile_values(at)
+    for key in ("nps", "csat", "nps_responses", "csat_responses"):
+        assert shown[definition(key).label] == format_value(m[key], definition(key).unit), key
+    assert at.query_params["grain"] == grain and at.query_params["vs"] == vs
+    assert responses_heading(at) == f"**{m['csat_responses']:,} CSAT responses in all products** (newest first, with comments)"
+
+
+def test_a_drill_link_opens_the_agents_of_a_team(app_store):
+    at = open_page({**H1, "drill": ["product:Data Connect", "team:Tier 1"]})
+    assert not at.exception, at.exception
+    ds = load_frames(app_store).narrow(Filters.create(PERIOD))
+    within = {"product": "Data Connect", "team": "Tier 1"}
+    agents = score_by(ds, PERIOD, "csat", "agent", within)
+    assert ranked(at, "agent") == agents["agent"].to_list()  # worst first, as crm ranks them
+    table = at.dataframe[0].value
+    assert list(table["csat"].dropna()) == pytest.approx(agents["score"].to_list())
+    behind = responses_behind(ds, PERIOD, "csat", within)
+    assert responses_heading(at).startswith(f"**{behind.height:,} CSAT responses in Data Connect › Tier 1**")
+
+
+def test_choosing_rows_drills_down_to_an_agent(app_store):
+    at = open_page(H1)
+    ds = load_frames(app_store).narrow(Filters.create(PERIOD))
+    worst_product = score_by(ds, PERIOD, "csat", "product")["product"][0]
+    at.session_state["sat_drill_0"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception, at.exception
+    assert at.query_params["drill"] == f"product:{worst_product}"
+    teams = score_by(ds, PERIOD, "csat", "team", {"product": worst_product})
+    assert ranked(at, "team") == teams["team"].to_list()
+
+    at.session_state["sat_drill_1"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    worst_team = teams["team"][0]
+    assert list(at.query_params["drill"]) == [f"product:{worst_product}", f"team:{worst_team}"]
+    agents = score_by(ds, PERIOD, "csat", "agent", {"product": worst_product, "team": worst_team})
+    assert ranked(at, "agent") == agents["agent"].to_list()
+
+    at.session_state["sat_drill_2"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    agent = agents["agent"][0]
+    within = {"product": worst_product, "team": worst_team, "agent": agent}
+    behind = responses_behind(ds, PERIOD, "csat", within)
+    assert responses_heading(at).startswith(f"**{behind.height:,} CSAT responses in {worst_product} › {worst_team} › {agent}**")
+
+    at.button(key="sat_crumb_0").click().run()  # back to all products
+    assert "drill" not in at.query_params
+    assert next(iter(at.dataframe[0].value["product"])) == worst_product
+
+
+def test_a_bad_drill_link_gives_a_notice(app_store):
+    at = open_page({**H1, "drill": ["team:Tier 1"]})
+    assert not at.exception
+    assert any("drill path goes product → team → agent" in w.value for w in at.warning)
+    assert "product" in at.dataframe[0].value.columns
+
+
+def _ms(day: date) -> float:
+    return (datetime.combine(day, datetime.min.time()) - datetime(1970, 1, 1)).total_seconds() * 1000
+
+
+def test_a_brush_on_the_trend_sets_the_period(app_store):
+    from streamlit.elements.vega_charts import VegaLiteState
+
+    at = open_page(H1)
+    # brushed from mid-February to early April: the March and April points -> 1 March .. 30 April
+    at.session_state["sat_trend_csat"] = VegaLiteState(
+        selection={"brush": {"bucket": [_ms(date(2026, 2, 20)), _ms(date(2026, 4, 3))]}}
+    )
+    at.run()
+    assert not at.exception, at.exception
+    assert (at.query_params["from"], at.query_params["to"]) == ("2026-03-01", "2026-04-30")
+    march_april = Period(date(2026, 3, 1), date(2026, 4, 30))
+    m = compute_metrics(load_frames(app_store).narrow(Filters.create(march_april)), march_april)
+    assert tile_values(at)["CSAT"] == format_value(m["csat"], definition("csat").unit)
+    assert at.sidebar.date_input(key="flt_range").value == (march_april.start, march_april.end)

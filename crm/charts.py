@@ -325,3 +325,73 @@ def build_what_moved_chart(moved: pl.DataFrame, by: str, kind: str) -> go.Figure
     fig.update_layout(title=f"What moved {kind.upper()} against the previous period ({unit})", barmode="relative",
                       xaxis={"zeroline": True, "zerolinecolor": "#334155"}, **{**_LAYOUT, "hovermode": "y unified"})
     return fig
+
+
+def _bucket_labels(frame: pl.DataFrame, grain: str) -> list[str]:
+    return [b.strftime("%d %b %Y" if grain == "week" else "%b %Y") for b in frame["bucket"]]
+
+
+def build_percentile_trend(trend: pl.DataFrame, measure: str, grain: str, unit: str) -> go.Figure:
+    """p50 and p90 of first response or resolution (``measure``) per bucket, in hours."""
+    x = _bucket_labels(trend, grain)
+    title = "First response" if measure == "first_response" else "Resolution"
+    fig = go.Figure()
+    for pct, color, dash in (("p50", PALETTE["primary"], None), ("p90", PALETTE["accent"], "dot")):
+        fig.add_scatter(x=x, y=trend[f"{measure}_{pct}"].to_list(), name=pct, mode="lines+markers",
+                        line={"color": color, "dash": dash}, hovertemplate="%{y:.1f} h<extra>" + pct + "</extra>")
+    fig.update_layout(title=f"{title} time by {grain} ({unit})", yaxis={"title": "Hours", "rangemode": "tozero"},
+                      **_LAYOUT)
+    return fig
+
+
+def build_service_breakdown_chart(times: pl.DataFrame, by: str, unit: str) -> go.Figure:
+    """First response p50 (bars) and p90 (markers) per group, slowest at the top."""
+    groups = times[by].to_list()[::-1]
+    fig = go.Figure()
+    fig.add_bar(y=groups, x=times["first_response_p50"].to_list()[::-1], orientation="h", name="p50",
+                marker_color=PALETTE["primary"], customdata=times["tickets"].to_list()[::-1],
+                hovertemplate="%{y}: p50 %{x:.1f} h (%{customdata} tickets)<extra></extra>")
+    fig.add_scatter(y=groups, x=times["first_response_p90"].to_list()[::-1], mode="markers", name="p90",
+                    marker={"color": PALETTE["accent"], "size": 10, "symbol": "diamond"},
+                    hovertemplate="%{y}: p90 %{x:.1f} h<extra></extra>")
+    fig.update_layout(title=f"First response by {by} ({unit})", xaxis={"title": "Hours", "rangemode": "tozero"},
+                      **{**_LAYOUT, "hovermode": "closest", "height": max(260, 60 + 26 * len(groups))})
+    return fig
+
+
+def build_distribution_chart(histogram: pl.DataFrame, unit: str) -> go.Figure:
+    """Tickets per time band, first response and resolution side by side."""
+    fig = go.Figure()
+    for measure, color in (("first response", PALETTE["primary"]), ("resolution", PALETTE["muted"])):
+        part = histogram.filter(pl.col("measure") == measure)
+        fig.add_bar(x=part["band"].to_list(), y=part["tickets"].to_list(), name=measure.capitalize(),
+                    marker_color=color, hovertemplate="%{x}: %{y:,} tickets<extra>" + measure + "</extra>")
+    fig.update_layout(title=f"How long tickets took ({unit})", barmode="group", yaxis={"title": "Tickets"},
+                      **{**_LAYOUT, "hovermode": "closest"})
+    return fig
+
+
+def build_backlog_chart(trend: pl.DataFrame, grain: str) -> go.Figure:
+    """Tickets created and resolved per bucket (bars) and the backlog at each bucket's end (line)."""
+    x = _bucket_labels(trend, grain)
+    fig = go.Figure()
+    fig.add_bar(x=x, y=trend["created"].to_list(), name="Created", marker_color=PALETTE["muted"])
+    fig.add_bar(x=x, y=trend["resolved"].to_list(), name="Resolved", marker_color=PALETTE["good"])
+    fig.add_scatter(x=x, y=trend["backlog"].to_list(), name="Open at the end", mode="lines+markers", yaxis="y2",
+                    line={"color": PALETTE["primary"]})
+    fig.update_layout(title=f"Created vs resolved by {grain}, and the backlog", barmode="group",
+                      yaxis={"title": "Tickets"}, yaxis2={"title": "Open tickets", "rangemode": "tozero", **_RIGHT_AXIS},
+                      **_LAYOUT)
+    return fig
+
+
+def build_sla_trend_chart(trend: pl.DataFrame, grain: str) -> go.Figure:
+    """SLA breach rate (%) of the tickets created in each bucket, judged at the bucket's end."""
+    x = _bucket_labels(trend, grain)
+    rates = [None if v is None else 100 * v for v in trend["sla_breach_rate"].to_list()]
+    fig = go.Figure()
+    fig.add_bar(x=x, y=rates, name="Breach rate", marker_color=PALETTE["bad"], customdata=trend["created"].to_list(),
+                hovertemplate="%{y:.1f}% of %{customdata} tickets<extra></extra>")
+    fig.update_layout(title=f"SLA breach rate by {grain}", yaxis={"title": "% of tickets", "rangemode": "tozero",
+                                                                  "ticksuffix": "%"}, **_LAYOUT)
+    return fig

@@ -24,8 +24,8 @@ from crm.config import ConfigError, resolve_database_url
 from crm.dataset import Frames, load_frames
 from crm.filters import DEFAULT_PRESET, Filters, Period, resolve_preset
 from crm.ingest import ImportRejected, import_file, load_mapping
-from crm.metrics import METRICS, compute_with_previous, funnel, satisfaction
-from crm.reports import REPORTS, ReportOptions, build_report
+from crm.metrics import METRICS, compute_with_previous, funnel, satisfaction, service
+from crm.reports import REPORTS, ReportOptionError, ReportOptions, build_report
 from crm.store import Store, StoreError
 
 
@@ -79,7 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filters(p)
     p.add_argument("--format", choices=("csv", "json"), default="csv")
     p.add_argument("--mode", choices=funnel.MODES, default="cohort", help="funnel mode (funnel, deals)")
-    p.add_argument("--by", choices=funnel.BREAKDOWNS, help="breakdown (funnel, win_loss, deals)")
+    p.add_argument("--by", choices=sorted({*funnel.BREAKDOWNS, *service.SERVICE_BREAKDOWNS}),
+                   help="breakdown: owner|team|region|product|source (funnel, win_loss, deals), "
+                        "team|agent|priority|channel (service_times)")
+    p.add_argument("--basis", choices=("calendar", "business"), default="calendar",
+                   help="service times in calendar or business hours (service_*, sla*)")
     p.add_argument("--days", type=int, default=funnel.DEFAULT_AGEING_DAYS, help="ageing threshold in days")
     p.add_argument("--grain", choices=("month", "week"), default="month", help="trend buckets (nps_trend, csat_trend)")
     p.add_argument("--vs", choices=("previous", "year"), default="previous",
@@ -176,8 +180,11 @@ def _cmd_report(store: Store, args: argparse.Namespace) -> int:
             raise UsageError(f"--within takes LEVEL:VALUE with LEVEL one of {', '.join(satisfaction.DRILL_LEVELS)}, got {raw!r}")
         within.append((level, value))
     options = ReportOptions(mode=args.mode, by=args.by, days=args.days, grain=args.grain, vs=args.vs, kind=args.kind,
-                            level=args.level, within=tuple(within))
-    table = build_report(args.name, frames, _filters(args, frames), options)
+                            level=args.level, within=tuple(within), basis=args.basis)
+    try:
+        table = build_report(args.name, frames, _filters(args, frames), options)
+    except ReportOptionError as exc:
+        raise UsageError(f"report {args.name}: {exc}") from None
     if args.format == "json":
         print(json.dumps(table.to_dicts(), default=_json_default))
     else:

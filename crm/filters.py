@@ -69,7 +69,7 @@ PRESETS: dict[str, str] = {
 }
 DEFAULT_PRESET = "last_90"
 
-PAGE_PARAMS: tuple[str, ...] = ("mode", "by", "days", "grain", "vs", "kind", "drill", "basis")
+PAGE_PARAMS: tuple[str, ...] = ("mode", "by", "days", "grain", "vs", "kind", "drill", "basis", "split")
 """Query parameters owned by pages (view settings), kept in the URL beside the filters."""
 
 

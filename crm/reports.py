@@ -14,7 +14,7 @@ import polars as pl
 
 from crm.dataset import Frames
 from crm.filters import Filters, Period
-from crm.metrics import METRICS, compute_with_previous, funnel, monthly_trend, satisfaction
+from crm.metrics import METRICS, compute_with_previous, funnel, monthly_trend, satisfaction, service
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,21 @@ class ReportOptions:
     """Satisfaction drill level: product, team or agent."""
     within: tuple[tuple[str, str], ...] = ()
     """The drill path above ``level``, e.g. (("product", "Data Connect"),)."""
+    basis: str = "calendar"
+    """Service times in ``calendar`` hours or ``business`` hours (the store's business calendar)."""
 
 
 DEFAULT_OPTIONS = ReportOptions()
+
+
+class ReportOptionError(ValueError):
+    """A view option a report cannot use (an unknown breakdown, basis, level or kind)."""
+
+
+def _funnel_by(options: ReportOptions) -> str | None:
+    if options.by is not None and options.by not in funnel.BREAKDOWNS:
+        raise ReportOptionError(f"unknown breakdown {options.by!r}; one of {', '.join(funnel.BREAKDOWNS)}")
+    return options.by
 
 
 @dataclass(frozen=True)
@@ -105,7 +117,7 @@ def service_by_month(frames: Frames, filters: Filters, options: ReportOptions = 
 
 def _kind(options: ReportOptions) -> str:
     if options.kind not in ("nps", "csat"):
-        raise ValueError(f"unknown survey kind {options.kind!r}; use nps or csat")
+        raise ReportOptionError(f"unknown survey kind {options.kind!r}; use nps or csat")
     return options.kind
 
 
@@ -138,7 +150,7 @@ def satisfaction_drill_report(frames: Frames, filters: Filters, options: ReportO
     ``options.within``: score, 95% interval and n for each; worst first by ``options.kind``
     (groups without responses of that kind last)."""
     if options.level not in satisfaction.DRILL_LEVELS:
-        raise ValueError(f"unknown drill level {options.level!r}; one of {', '.join(satisfaction.DRILL_LEVELS)}")
+        raise ReportOptionError(f"unknown drill level {options.level!r}; one of {', '.join(satisfaction.DRILL_LEVELS)}")
     ds = frames.narrow(filters)
     level, within = options.level, dict(options.within)
     parts = []
@@ -166,9 +178,46 @@ def what_moved_report(frames: Frames, filters: Filters, options: ReportOptions =
     return satisfaction.decompose_change(frames.narrow(filters), filters.period, _kind(options), options.level)
 
 
+def _basis(options: ReportOptions) -> service.Basis:
+    if options.basis == "business":
+        return "business"
+    if options.basis == "calendar":
+        return "calendar"
+    raise ReportOptionError(f"unknown basis {options.basis!r}; use calendar or business")
+
+
+def service_times_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """Tickets created in the period per ``options.by`` (team, agent, priority, channel; none: one row):
+    p50/p90 first response and resolution in ``options.basis`` hours, SLA breach rate, reopened; slowest first."""
+    if options.by is not None and options.by not in service.SERVICE_BREAKDOWNS:
+        raise ReportOptionError(f"unknown breakdown {options.by!r}; one of {', '.join(service.SERVICE_BREAKDOWNS)}")
+    return service.service_times(frames.narrow(filters), filters.period, options.by, _basis(options))
+
+
+def service_trend_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """Per week or month (``options.grain``): tickets created and resolved, backlog at its end,
+    p50/p90 response and resolution (``options.basis`` hours), SLA breach rate, reopened."""
+    return service.service_trend(frames.narrow(filters), filters.period, options.grain, _basis(options))
+
+
+def service_distribution_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """Tickets per band of first response and resolution time (``options.basis`` hours)."""
+    return service.time_histogram(frames.narrow(filters), filters.period, _basis(options))
+
+
+def sla_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """SLA per priority: its first-response target (hours), tickets created in the period, breached, breach rate."""
+    return service.sla_by_priority(frames.narrow(filters), filters.period, _basis(options))
+
+
+def sla_watchlist_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """Tickets unanswered at the period end that are past their target or in its last quarter, oldest first."""
+    return service.sla_watchlist(frames.narrow(filters), filters.period, _basis(options))
+
+
 def funnel_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
     """The funnel in the chosen mode (and breakdown): one row per step."""
-    return funnel.compute_funnel(frames.narrow(filters), filters.period, options.mode, options.by)
+    return funnel.compute_funnel(frames.narrow(filters), filters.period, options.mode, _funnel_by(options))
 
 
 def velocity_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
@@ -178,7 +227,7 @@ def velocity_report(frames: Frames, filters: Filters, options: ReportOptions = D
 
 def win_loss_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
     """Win rate by owner (or ``--by``) with the previous period's."""
-    return funnel.compute_win_loss(frames.narrow(filters), filters.period, options.by or "owner")
+    return funnel.compute_win_loss(frames.narrow(filters), filters.period, _funnel_by(options) or "owner")
 
 
 def lost_reasons_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
@@ -206,7 +255,7 @@ def deal_drill(filters: Filters, by: str | None = None) -> funnel.DealDrill:
 
 def deals_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
     """The deals behind the selection (``select=step:3``, ``select=owner:NAME``) with their stage history."""
-    return funnel.deals_behind(frames.narrow(filters), filters.period, options.mode, deal_drill(filters, options.by))
+    return funnel.deals_behind(frames.narrow(filters), filters.period, options.mode, deal_drill(filters, _funnel_by(options)))
 
 
 REPORTS: dict[str, Report] = {
@@ -232,6 +281,15 @@ REPORTS: dict[str, Report] = {
         Report("responses", "the --kind responses behind a drill cell (--within), with comments", responses_report),
         Report("what_moved", "the --kind change against the previous period, mix and rate per --level",
                what_moved_report),
+        Report("service_times", "p50/p90 first response and resolution by --by team|agent|priority|channel (--basis)",
+               service_times_report),
+        Report("service_trend", "created, resolved, backlog, percentiles and SLA per --grain (--basis)",
+               service_trend_report),
+        Report("service_distribution", "tickets per band of response and resolution time (--basis)",
+               service_distribution_report),
+        Report("sla", "SLA per priority: target hours, tickets, breached, breach rate (--basis)", sla_report),
+        Report("sla_watchlist", "unanswered tickets past or near their SLA target at the period end, oldest first",
+               sla_watchlist_report),
     )
 }
 

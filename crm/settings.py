@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import date
 
 import sqlalchemy as sa
 
@@ -75,3 +76,18 @@ def save_settings(store: Store, settings: ServiceSettings) -> int:
             conn.execute(meta.delete().where(meta.c.key == key))
             conn.execute(meta.insert().values(key=key, value=value))
         return store.bump_version(conn)
+
+
+def parse_holidays(text: str) -> tuple[date, ...]:
+    """Holidays typed one per line (``YYYY-MM-DD``, blank lines and ``# notes`` ignored), sorted and unique;
+    SettingsError names the first bad line."""
+    days: set[date] = set()
+    for number, line in enumerate(text.splitlines(), start=1):
+        entry = line.split("#", 1)[0].strip()
+        if not entry:
+            continue
+        try:
+            days.add(date.fromisoformat(entry))
+        except ValueError:
+            raise SettingsError(f"holiday line {number}: {entry!r} is not a date (use YYYY-MM-DD)") from None
+    return tuple(sorted(days))

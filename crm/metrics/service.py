@@ -205,16 +205,17 @@ def time_histogram(ds: Dataset, period: Period, basis: Basis = "calendar") -> pl
     for name, column, event in (("first response", first_col, "first_answer_at"),
                                 ("resolution", resolution_col, "resolved_at")):
         values = frame.filter(pl.col(event) <= period.end_ts).select(pl.col(column).alias("hours"))
+        # band i holds edges[i] <= hours < edges[i + 1]: i is the number of upper edges at or below the value
+        band = pl.sum_horizontal([(pl.col("hours") >= edge).cast(pl.Int32) for edge in edges[1:]])
         parts.append(
-            values.with_columns(band=pl.col("hours").cut(edges[1:], labels=labels, left_closed=True))
-            .group_by("band").agg(tickets=pl.len().cast(pl.Int64))
-            .with_columns(measure=pl.lit(name))
+            values.drop_nulls().group_by(order=band).agg(tickets=pl.len().cast(pl.Int64)).with_columns(measure=pl.lit(name))
         )
     counts = pl.concat(parts).collect()
     grid = pl.DataFrame({"measure": ["first response"] * len(labels) + ["resolution"] * len(labels),
-                         "band": labels * 2, "order": list(range(len(labels))) * 2})
+                         "band": labels * 2, "order": list(range(len(labels))) * 2},
+                        schema_overrides={"order": pl.Int32})
     return (
-        grid.join(counts.with_columns(pl.col("band").cast(pl.String)), on=["measure", "band"], how="left")
+        grid.join(counts, on=["measure", "order"], how="left")
         .with_columns(pl.col("tickets").fill_null(0))
         .sort("measure", "order").drop("order")
     )
@@ -239,4 +240,23 @@ def sla_watchlist(ds: Dataset, period: Period, basis: Basis = "calendar") -> pl.
         .select("ticket_id", "created_at", "priority", "sla", "waited_hours", "target_hours", "over_by_hours",
                 "team", "agent", "channel", "product", "customer_id")
         .collect()
+    )
+
+
+def sla_by_priority(ds: Dataset, period: Period, basis: Basis = "calendar") -> pl.DataFrame:
+    """One row per priority (urgent, high, normal, low): its first-response target in hours, tickets
+    created in the period, how many breached (an empty or unknown priority counts as normal), breach rate."""
+    targets = ds.settings.targets
+    counts = (
+        created_in(ds, period)
+        .with_columns(priority=pl.when(pl.col("priority").is_in(list(targets))).then("priority").otherwise(pl.lit("normal")))
+        .group_by("priority")
+        .agg(tickets=pl.len().cast(pl.Int64), breached=breached_expr(ds, period, basis).sum().cast(pl.Int64))
+        .collect()
+    )
+    return (
+        pl.DataFrame({"priority": list(targets), "target_hours": list(targets.values())})
+        .join(counts, on="priority", how="left")
+        .with_columns(pl.col("tickets").fill_null(0), pl.col("breached").fill_null(0))
+        .with_columns(sla_breach_rate=pl.when(pl.col("tickets") > 0).then(pl.col("breached") / pl.col("tickets")))
     )

@@ -19,7 +19,10 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/cockpit.py", "Cockpit", ":material/dashboard:", default=True),
     PageSpec("pages/funnel.py", "Funnel", ":material/filter_alt:"),
     PageSpec("pages/satisfaction.py", "Satisfaction", ":material/sentiment_satisfied:"),
+    PageSpec("pages/service.py", "Service", ":material/support_agent:"),
 )
 
-AREA_PAGES: dict[str, str] = {"sales": "pages/funnel.py", "satisfaction": "pages/satisfaction.py"}
+AREA_PAGES: dict[str, str] = {
+    "sales": "pages/funnel.py", "satisfaction": "pages/satisfaction.py", "service": "pages/service.py",
+}
 """Which page explains the metrics of an area (the cockpit tiles link there)."""

@@ -266,3 +266,25 @@ def test_nps_trend_report_by_hand(imported, capsys):
     # x = (+1, +1, -1): mean 1/3, population variance 1 - 1/9 = 8/9; half width 1.96 * 100 * sqrt(8/27)
     assert may["high"] - may["score"] == pytest.approx(1.96 * 100 * (8 / 27) ** 0.5)
     assert may["compared_score"] is None  # no responses in April
+
+
+def test_sla_and_service_times_reports_by_hand(imported, capsys):
+    code, out, _ = run(capsys, "--db", imported, "report", "sla", *MAY, "--format", "json")
+    assert code == 0
+    assert [(r["priority"], r["target_hours"], r["tickets"], r["breached"]) for r in json.loads(out)] == [
+        ("urgent", 1.0, 1, 0), ("high", 4.0, 0, 0), ("normal", 8.0, 1, 1), ("low", 24.0, 0, 0)]
+    code, out, _ = run(capsys, "--db", imported, "report", "service_times", *MAY, "--by", "agent", "--format", "json")
+    rows = {r["agent"]: r for r in json.loads(out)}
+    assert code == 0 and set(rows) == {"Eve", "Fay"}
+    assert rows["Eve"]["first_response_p50"] == 0.5 and rows["Eve"]["resolution_p50"] == 2.0
+    assert rows["Fay"]["first_response_p50"] is None and rows["Fay"]["sla_breach_rate"] == 1.0
+    # T1 was answered Sunday 3 May 10:00-10:30: no business time at all
+    code, out, _ = run(capsys, "--db", imported, "report", "service_times", *MAY, "--basis", "business", "--format", "json")
+    assert json.loads(out)[0]["first_response_p50"] == 0.0
+
+
+def test_an_option_a_report_cannot_use_is_a_usage_error(imported, capsys):
+    code, _, err = run(capsys, "--db", imported, "report", "service_times", "--by", "owner")
+    assert code == 2 and "unknown breakdown 'owner'; one of team, agent, priority, channel" in err
+    code, _, err = run(capsys, "--db", imported, "report", "funnel", "--by", "agent")
+    assert code == 2 and "unknown breakdown 'agent'" in err

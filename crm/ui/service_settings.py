@@ -1,0 +1,50 @@
+"""The form that edits the business calendar and the SLA targets (saved in the store)."""
+
+from __future__ import annotations
+
+from zoneinfo import available_timezones
+
+import streamlit as st
+
+from crm.business_hours import BusinessCalendar, CalendarError
+from crm.settings import PRIORITIES, ServiceSettings, SettingsError, parse_holidays, save_settings
+from crm.store import Store, StoreError
+
+WEEKDAYS = {1: "Mon", 2: "Tue", 3: "Wed", 4: "Thu", 5: "Fri", 6: "Sat", 7: "Sun"}
+
+
+def settings_form(store: Store, current: ServiceSettings) -> None:
+    """Edit and save the settings; a saved change bumps the data version, so every page recomputes."""
+    calendar = current.calendar
+    with st.form("svc_settings", border=False):
+        a, b, c = st.columns([3, 2, 2])
+        workdays = a.multiselect("Working days", list(WEEKDAYS), default=list(calendar.workdays),
+                                 format_func=WEEKDAYS.__getitem__)
+        start = b.time_input("Day starts", calendar.start, step=900)
+        end = c.time_input("Day ends", calendar.end, step=900)
+        zones = sorted(available_timezones() | {"UTC"})
+        timezone = a.selectbox("Time zone", zones, index=zones.index(calendar.timezone) if calendar.timezone in zones else 0,
+                               help="Timestamps in the store are UTC; working hours are counted in this zone.")
+        holidays = b.text_area("Holidays (one YYYY-MM-DD per line)", "\n".join(d.isoformat() for d in calendar.holidays),
+                               height=110)
+        targets = {}
+        with c:
+            st.markdown("First-response targets (hours)")
+            for priority in PRIORITIES:
+                targets[priority] = st.number_input(priority.capitalize(), min_value=0.25, max_value=24.0 * 365,
+                                                    value=float(current.targets[priority]), step=0.5, key=f"svc_t_{priority}")
+        saved = st.form_submit_button("Save calendar and targets", type="primary", icon=":material/save:")
+    if not saved:
+        return
+    try:
+        settings = ServiceSettings(
+            calendar=BusinessCalendar(workdays=tuple(sorted(workdays)), start=start, end=end, timezone=timezone,
+                                      holidays=parse_holidays(holidays)),
+            sla_targets=tuple((p, float(targets[p])) for p in PRIORITIES),
+        )
+        version = save_settings(store, settings)
+    except (CalendarError, SettingsError, StoreError) as exc:
+        st.error(f"Not saved: {exc}", icon=":material/error:")
+        return
+    st.toast(f"Saved; every page now uses the new calendar and targets (data version {version}).", icon=":material/check:")
+    st.rerun()

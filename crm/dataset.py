@@ -89,7 +89,9 @@ class Frames:
         deal_intervals = self.deal_intervals.lazy()
         if filters.is_narrowed():
             stages = stages.join(opportunities.select("opportunity_id"), on="opportunity_id", how="semi")
-            deal_intervals = deal_intervals.join(opportunities.select("deal_key"), on="deal_key", how="semi")
+            # deal_key is the deal's row number: look its filter result up instead of joining
+            keep = self.opportunities.with_columns(_keep=filters.polars_expr("opportunities"))["_keep"]
+            deal_intervals = deal_intervals.filter(pl.lit(keep).gather(pl.col("deal_key")))
         orders = self.orders.lazy().filter(filters.polars_expr("orders"))
         if filters.products:
             with_product = self.order_items.lazy().filter(pl.col("product").is_in(list(filters.products)))
@@ -144,7 +146,9 @@ class Frames:
 
 def enrich(raw: dict[str, pl.DataFrame], version: int = 0, settings: ServiceSettings | None = None) -> Frames:
     """Join customer attributes and stage metadata onto the raw tables; ticket durations in calendar
-    and business hours (``settings.calendar``)."""
+    and business hours (``settings.calendar``) and SLA target hours (``settings.targets``)."""
+    from crm.metrics.service import sla_target_expr  # crm.metrics imports this module
+
     settings = settings or ServiceSettings()
     customers = raw["customers"]
     cust = customers.select("customer_id", "region", "segment", "owner")
@@ -161,6 +165,7 @@ def enrich(raw: dict[str, pl.DataFrame], version: int = 0, settings: ServiceSett
         first_answer_at=first_answer,
         first_response_hours=(first_answer - pl.col("created_at")).dt.total_microseconds() / _HOUR_US,
         resolution_hours=(pl.col("resolved_at") - pl.col("created_at")).dt.total_microseconds() / _HOUR_US,
+        sla_target_hours=sla_target_expr(settings.targets),
     )
     business = {"created_at": "created_bs", "first_answer_at": "first_answer_bs", "resolved_at": "resolved_bs"}
     tickets = (
@@ -184,16 +189,17 @@ def enrich(raw: dict[str, pl.DataFrame], version: int = 0, settings: ServiceSett
         .with_columns(order_date=pl.col("ordered_at").dt.date())
         .sort("customer_key", maintain_order=True)
     )
+    # one chunk per column: the readers and joins above leave several, and every query pays for them
     return Frames(
-        customers=customers,
-        opportunities=opportunities,
-        stages=stages,
+        customers=customers.rechunk(),
+        opportunities=opportunities.rechunk(),
+        stages=stages.rechunk(),
         pipeline_stages=stages_meta,
-        tickets=tickets,
-        surveys=surveys,
-        orders=orders,
-        order_items=raw["order_items"],
-        deal_intervals=deal_intervals,
+        tickets=tickets.rechunk(),
+        surveys=surveys.rechunk(),
+        orders=orders.rechunk(),
+        order_items=raw["order_items"].rechunk(),
+        deal_intervals=deal_intervals.rechunk(),
         version=version,
         settings=settings,
     )

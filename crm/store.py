@@ -2,8 +2,10 @@
 
 Reads pick the fastest reliable path per dialect (connectorx for SQLite files
 and PostgreSQL, measured in bench/) and fall back to ``pl.read_database`` over
-SQLAlchemy. Every read is cast to the canonical Polars schema, so callers see
-the same dtypes whatever the path. Writes happen inside one transaction that
+SQLAlchemy. ADBC (Arrow) can be asked for on PostgreSQL (``path="adbc"``): at
+1M rows it reads about 1.6x faster than connectorx, but each read opens a
+connection (bench/RESULTS.md). Every read is cast to the canonical Polars
+schema, so callers see the same dtypes whatever the path. Writes happen inside one transaction that
 also bumps the data version, so the store is never left half-written.
 """
 
@@ -167,7 +169,8 @@ class Store:
         """Read ``columns`` of a canonical table into Polars, cast to the canonical dtypes.
 
         ``where`` pushes row conditions into SQL (bound parameters); ``path`` is
-        ``auto`` (fastest that works), ``connectorx`` or ``sqlalchemy``.
+        ``auto`` (fastest that works), ``connectorx``, ``sqlalchemy`` or ``adbc``
+        (PostgreSQL only; falls back like ``auto`` when the driver is missing or fails).
         """
         table = schema.table(name)
         wanted = columns or [c.name for c in table.columns]
@@ -175,7 +178,12 @@ class Store:
         query = sa.select(*[table.c[c] for c in wanted])
         for condition in where:
             query = query.where(condition)
-        if path in ("auto", "connectorx"):
+        if path == "adbc" and self.dialect == "postgresql":
+            try:
+                return ReadResult(self._read_adbc(query, target), "adbc")
+            except Exception as exc:
+                log.warning("ADBC read of %s failed (%s); using connectorx", name, exc)
+        if path in ("auto", "connectorx", "adbc"):
             cx_url = self._connectorx_url()
             if cx_url is not None:
                 try:
@@ -198,6 +206,15 @@ class Store:
 
         frame = cx.read_sql(cx_url, self._compile(query), return_type="polars")
         assert isinstance(frame, pl.DataFrame)
+        return _conform(frame, target)
+
+    def _read_adbc(self, query: sa.Select, target: Mapping[str, pl.DataType]) -> pl.DataFrame:
+        """PostgreSQL through the ADBC driver: Arrow record batches, native timestamps and dates."""
+        import adbc_driver_postgresql.dbapi as adbc
+
+        uri = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        with adbc.connect(uri) as conn:
+            frame = pl.read_database(self._compile(query), conn)
         return _conform(frame, target)
 
     def _read_sqlalchemy(self, query: sa.Select, target: Mapping[str, pl.DataType]) -> pl.DataFrame:

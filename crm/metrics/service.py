@@ -68,7 +68,7 @@ def breached_expr(ds: Dataset, period: Period, basis: Basis = "calendar") -> pl.
 
 
 def _breached(ds: Dataset, end: pl.Expr, end_bs: pl.Expr | None, basis: Basis) -> pl.Expr:
-    target = sla_target_expr(ds.settings.targets)
+    target = pl.col("sla_target_hours")  # sla_target_expr(ds.settings.targets), computed once in enrich
     answered = pl.col("first_answer_at").is_not_null() & (pl.col("first_answer_at") <= end)
     response = pl.col(_COLUMNS[basis][0])
     return pl.when(answered).then(response > target).otherwise(_waited_hours(end, end_bs, basis) > target)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
@@ -10,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 from crm.dataset import Frames
 from crm.filters import Filters
 from crm.format import format_delta, format_value
-from crm.metrics import compute_with_previous, tiles
+from crm.metrics import compute_with_previous, definition, tiles
 
 try:
     from playwright.sync_api import expect
@@ -42,10 +43,11 @@ _TILES_DRAWN = """n => document.querySelector('[data-testid="stException"]') !==
         && document.querySelector('[data-testid="stApp"][data-test-script-state="notRunning"]') !== null)"""
 
 
-def wait_for_tiles(page: Page) -> None:
-    """Wait for all the tiles and an idle script, or for a traceback. The idle state alone is not enough:
-    a new session's tiles are drawn up to seconds after the run has ended (the sparkline code loads lazily)."""
-    page.wait_for_function(_TILES_DRAWN, arg=len(tiles()))
+def wait_for_tiles(page: Page, count: int | None = None) -> None:
+    """Wait for all the tiles (``count`` of them; the cockpit's by default) and an idle script, or for a
+    traceback. The idle state alone is not enough: a new session's tiles are drawn up to seconds after the
+    run has ended (the sparkline code loads lazily)."""
+    page.wait_for_function(_TILES_DRAWN, arg=len(tiles()) if count is None else count)
 
 
 _READ_TILES = """keys => Object.fromEntries(keys.map(key => {
@@ -55,14 +57,16 @@ _READ_TILES = """keys => Object.fromEntries(keys.map(key => {
 }))"""
 
 
-def shown_tiles(page: Page) -> dict[str, Tile]:
-    """The tiles on screen by metric key (each tile is a container keyed ``tile_<metric key>``), read at once."""
-    read = page.evaluate(_READ_TILES, [m.key for m in tiles()])
+def shown_tiles(page: Page, keys: Sequence[str] | None = None) -> dict[str, Tile]:
+    """The tiles on screen by metric key (each tile is a container keyed ``tile_<metric key>``), read at once:
+    the cockpit's tiles, or those of ``keys``."""
+    read = page.evaluate(_READ_TILES, [m.key for m in tiles()] if keys is None else list(keys))
     return {key: Tile(*texts) for key, texts in read.items()}
 
 
-def expected_tiles(frames: Frames, filters: Filters) -> dict[str, Tile]:
-    """The tiles crm computes for ``filters``, formatted as the tile formats them."""
+def expected_tiles(frames: Frames, filters: Filters, keys: Sequence[str] | None = None) -> dict[str, Tile]:
+    """The tiles crm computes for ``filters`` (the cockpit's, or those of ``keys``), formatted as the tile
+    formats them."""
     current, previous = compute_with_previous(frames.narrow(filters), filters.period)
     return {
         m.key: Tile(
@@ -70,8 +74,13 @@ def expected_tiles(frames: Frames, filters: Filters) -> dict[str, Tile]:
             value=format_value(current[m.key], m.unit),
             delta=format_delta(current[m.key], previous[m.key], m.unit) if filters.compare else None,
         )
-        for m in tiles()
+        for m in (tiles() if keys is None else [definition(key) for key in keys])
     }
+
+
+def tile_value(page: Page, key: str) -> Locator:
+    """The value shown on the tile of metric ``key`` (a locator, for ``expect``)."""
+    return page.locator(f".st-key-tile_{key}").get_by_test_id("stMetricValue")
 
 
 def anchor(frames: Frames) -> date:
@@ -82,6 +91,11 @@ def anchor(frames: Frames) -> date:
 def query(page: Page) -> dict[str, list[str]]:
     """The page URL's query string."""
     return parse_qs(urlsplit(page.url).query)
+
+
+def wait_for_query(page: Page, condition: str) -> None:
+    """Wait until ``condition`` (JS, over ``params``: the URL's URLSearchParams) holds."""
+    page.wait_for_function(f"() => {{ const params = new URLSearchParams(location.search); return {condition}; }}")
 
 
 def assert_no_errors(page: Page) -> None:
@@ -187,3 +201,80 @@ def download(page: Page, label: str) -> tuple[str, bytes]:
     path = file.path()
     with open(path, "rb") as handle:
         return file.suggested_filename, handle.read()
+
+
+# --- Altair (Vega-Lite) charts, st.dataframe ---------------------------------------------------------
+
+_VEGA = '.st-key-{key}:not([data-stale="true"]) [data-testid="stVegaLiteChart"]'
+"""The Altair chart keyed ``key``; not the one a run is replacing."""
+
+_VEGA_POINTS = """chart => {
+    const root = document.querySelector(chart);
+    const points = root ? [...root.querySelectorAll('svg.marks path[aria-roledescription="point"]')] : [];
+    return points.length ? points.map(p => {
+        const r = p.getBoundingClientRect();
+        return {label: p.getAttribute('aria-label') ?? '', x: r.x + r.width / 2, y: r.y + r.height / 2};
+    }) : null;
+}"""
+
+
+@dataclass(frozen=True)
+class ChartPoint:
+    """One point mark of a Vega chart: its accessible label (``field: value; field: value``) and its centre."""
+
+    label: str
+    x: float
+    y: float
+
+    def field(self, name: str) -> str:
+        """The value the label gives for ``name`` (e.g. ``bucket`` -> ``Feb 2026``)."""
+        fields = dict(part.split(": ", 1) for part in self.label.split("; ") if ": " in part)
+        return fields[name]
+
+
+def vega_points(page: Page, key: str) -> list[ChartPoint]:
+    """The point marks of the Altair chart keyed ``key``, left to right. Scrolls the chart into view and
+    waits until Vega has drawn points (it renders after the run)."""
+    chart = _VEGA.format(key=key)
+    page.locator(chart).scroll_into_view_if_needed()
+    read = page.wait_for_function(_VEGA_POINTS, arg=chart).json_value()
+    return sorted((ChartPoint(p["label"], p["x"], p["y"]) for p in read), key=lambda p: (p.x, p.y))
+
+
+def vega_point_marks(page: Page, key: str) -> Locator:
+    """The point marks of the Altair chart keyed ``key`` (a locator, for ``expect``)."""
+    return page.locator(_VEGA.format(key=key) + ' svg.marks path[aria-roledescription="point"]')
+
+
+def vega_plot_area(page: Page, key: str) -> Locator:
+    """The plot area of the Altair chart keyed ``key``: where an interval brush is dragged."""
+    return page.locator(_VEGA.format(key=key) + " svg.marks path.background").first
+
+
+_DATAFRAME = '.st-key-{key}:not([data-stale="true"]) [data-testid="stDataFrame"]'
+DATAFRAME_ROW_HEIGHT = 35
+"""Streamlit's glide-data-grid rows (and its header row) are 35 px high."""
+
+
+def dataframe_cells(page: Page, key: str, column: int) -> Locator:
+    """The cells of data column ``column`` (1 = the first column after the row markers) of the
+    st.dataframe keyed ``key`` (a widget: it has ``on_select``), in the rows the grid draws now. The grid
+    paints a canvas; glide-data-grid keeps an accessible table of the drawn rows inside it."""
+    return page.locator(_DATAFRAME.format(key=key)).locator(
+        f'[data-testid="data-grid-canvas"] tbody td[aria-colindex="{column}"]')
+
+
+def dataframe_selected_cells(page: Page, key: str, column: int) -> Locator:
+    """Like ``dataframe_cells``, for the selected rows only."""
+    return page.locator(_DATAFRAME.format(key=key)).locator(
+        f'[data-testid="data-grid-canvas"] tbody tr[aria-selected="true"] td[aria-colindex="{column}"]')
+
+
+def click_dataframe_row_marker(page: Page, key: str, row: int = 0) -> None:
+    """Click the row-selection marker (the checkbox column at the left) of data row ``row`` (0 = first) of
+    the st.dataframe keyed ``key``. The canvas is under glide's scroller, so the mouse clicks the spot."""
+    canvas = page.locator(_DATAFRAME.format(key=key)).get_by_test_id("data-grid-canvas")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 15, box["y"] + DATAFRAME_ROW_HEIGHT * (row + 1.5))

@@ -8,7 +8,7 @@ from crm.metrics import definition
 from crm.metrics.satisfaction import DRILL_LEVELS, LOW_CONFIDENCE_N
 from crm.reports import ReportOptions
 from crm.ui import loaders
-from crm.ui.frame import apply_time_brush, drill_path, page_choice, page_frame, set_drill_path
+from crm.ui.frame import apply_time_brush, drill_path, page_choice, page_frame, set_drill_path, view_key
 from crm.ui.grid import data_grid
 from crm.ui.tiles import kpi_tile
 
@@ -70,27 +70,29 @@ drill = loaders.get_report(ctx.url, ctx.version, "satisfaction_drill", ctx.filte
                            ReportOptions(kind=kind, level=level, within=within))
 st.caption(f"Each {level} in this view, worst {kind.upper()} first, with its 95% interval and number of responses; "
            "choose a row to drill down" + (" and list its responses." if level != "agent" else " to its responses."))
-picked = st.dataframe(
-    drill, key=f"sat_drill_{len(within)}", on_select="rerun", selection_mode="single-row", hide_index=True,
-    column_config={
-        level: st.column_config.TextColumn(level.capitalize()),
-        "csat": st.column_config.NumberColumn("CSAT", format="percent"),
-        "csat_low": st.column_config.NumberColumn("CSAT 95% low", format="percent"),
-        "csat_high": st.column_config.NumberColumn("CSAT 95% high", format="percent"),
-        "csat_n": st.column_config.NumberColumn("CSAT n"),
-        "nps": st.column_config.NumberColumn("NPS", format="%.1f"),
-        "nps_low": st.column_config.NumberColumn("NPS 95% low", format="%.1f"),
-        "nps_high": st.column_config.NumberColumn("NPS 95% high", format="%.1f"),
-        "nps_n": st.column_config.NumberColumn("NPS n"),
-        "low_confidence": st.column_config.CheckboxColumn(f"n < {LOW_CONFIDENCE_N}"),
-    },
-)
+shown = drill.select([c for c in drill.columns if drill[c].null_count() < drill.height])  # no all-empty columns
+with st.container(key="sat_drill"):
+    picked = st.dataframe(
+        shown, key=view_key("sat_drill", path, kind, ctx.filters), on_select="rerun", selection_mode="single-row",
+        hide_index=True,
+        column_config={
+            level: st.column_config.TextColumn(level.capitalize()),
+            "csat": st.column_config.NumberColumn("CSAT", format="percent"),
+            "csat_low": st.column_config.NumberColumn("CSAT 95% low", format="percent"),
+            "csat_high": st.column_config.NumberColumn("CSAT 95% high", format="percent"),
+            "csat_n": st.column_config.NumberColumn("CSAT n"),
+            "nps": st.column_config.NumberColumn("NPS", format="%.1f"),
+            "nps_low": st.column_config.NumberColumn("NPS 95% low", format="%.1f"),
+            "nps_high": st.column_config.NumberColumn("NPS 95% high", format="%.1f"),
+            "nps_n": st.column_config.NumberColumn("NPS n"),
+            "low_confidence": st.column_config.CheckboxColumn(f"n < {LOW_CONFIDENCE_N}"),
+        },
+    )
 rows = picked.selection.rows if picked is not None else []
 if rows:
     chosen = (level, str(drill[level][rows[0]]))
     if chosen not in path:
         set_drill_path("drill", (*within, chosen))
-        st.session_state.pop(f"sat_drill_{len(within)}", None)
         st.rerun()
 
 responses = loaders.get_report(ctx.url, ctx.version, "responses", ctx.filters, ReportOptions(kind=kind, within=path))

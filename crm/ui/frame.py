@@ -8,6 +8,7 @@ run, so any view is a shareable link.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -316,3 +317,13 @@ def set_drill_path(param: str, path: tuple[tuple[str, str], ...]) -> None:
         st.query_params[param] = [f"{level}:{value}" for level, value in path]
     elif param in st.query_params:
         del st.query_params[param]
+
+
+def view_key(prefix: str, *parts: object) -> str:
+    """A widget key that changes with the view it belongs to (``prefix`` + a digest of ``parts``).
+
+    A selectable table drawn under one key keeps its row selection in the browser;
+    when the rows mean something else (another drill level, ranking or period),
+    a new key gives a fresh widget instead of a stale selection that re-applies.
+    """
+    return f"{prefix}_{hashlib.sha1(repr(parts).encode()).hexdigest()[:10]}"

@@ -12,6 +12,7 @@ from crm.filters import Filters, Period
 from crm.format import format_value
 from crm.metrics import compute_metrics, definition
 from crm.metrics.satisfaction import responses_behind, score_by
+from crm.ui.frame import view_key
 from tests.app.conftest import APP
 
 H1 = {"from": "2026-01-01", "to": "2026-06-30"}
@@ -28,6 +29,12 @@ def open_page(query: dict) -> AppTest:
 
 def tile_values(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
+
+
+def pick_first_row(at: AppTest, path: tuple[tuple[str, str], ...], kind: str = "csat") -> None:
+    """Simulate choosing the first row of the drill table shown for ``path`` (its key names its view)."""
+    key = view_key("sat_drill", path, kind, Filters.create(PERIOD))
+    at.session_state[key] = {"selection": {"rows": [0], "columns": [], "cells": []}}
 
 
 def ranked(at: AppTest, level: str) -> list[str]:
@@ -61,6 +68,7 @@ def test_a_drill_link_opens_the_agents_of_a_team(app_store):
     assert ranked(at, "agent") == agents["agent"].to_list()  # worst first, as crm ranks them
     table = at.dataframe[0].value
     assert list(table["csat"].dropna()) == pytest.approx(agents["score"].to_list())
+    assert "nps" not in table.columns  # NPS responses carry no team: no NPS column at agent level
     behind = responses_behind(ds, PERIOD, "csat", within)
     assert responses_heading(at).startswith(f"**{behind.height:,} CSAT responses in Data Connect › Tier 1**")
 
@@ -69,21 +77,21 @@ def test_choosing_rows_drills_down_to_an_agent(app_store):
     at = open_page(H1)
     ds = load_frames(app_store).narrow(Filters.create(PERIOD))
     worst_product = score_by(ds, PERIOD, "csat", "product")["product"][0]
-    at.session_state["sat_drill_0"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    pick_first_row(at, ())
     at.run()
     assert not at.exception, at.exception
     assert at.query_params["drill"] == f"product:{worst_product}"
     teams = score_by(ds, PERIOD, "csat", "team", {"product": worst_product})
     assert ranked(at, "team") == teams["team"].to_list()
 
-    at.session_state["sat_drill_1"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    pick_first_row(at, (("product", worst_product),))
     at.run()
     worst_team = teams["team"][0]
     assert list(at.query_params["drill"]) == [f"product:{worst_product}", f"team:{worst_team}"]
     agents = score_by(ds, PERIOD, "csat", "agent", {"product": worst_product, "team": worst_team})
     assert ranked(at, "agent") == agents["agent"].to_list()
 
-    at.session_state["sat_drill_2"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    pick_first_row(at, (("product", worst_product), ("team", worst_team)))
     at.run()
     agent = agents["agent"][0]
     within = {"product": worst_product, "team": worst_team, "agent": agent}

@@ -151,12 +151,12 @@ def test_the_first_row_three_times_drills_to_the_worst_agent_and_lists_its_respo
     for depth, level in enumerate(DRILL_LEVELS):
         shown = drill_table(frames, level, path)
         assert 1 < len(shown) <= 10, shown  # the grid draws (and so lists) every row
-        expect(dataframe_cells(page, f"sat_drill_{depth}", 1)).to_have_text(shown)
+        expect(dataframe_cells(page, "sat_drill", 1)).to_have_text(shown)
         ranked = score_by(ds, H1, "csat", level, dict(path))
         worst = ranked.row(0, named=True)  # the lowest CSAT (ties: by name)
         assert worst[level] == shown[0] and worst["score"] == ranked["score"].min()
 
-        click_dataframe_row_marker(page, f"sat_drill_{depth}", 0)
+        click_dataframe_row_marker(page, "sat_drill", 0)
         path.append((level, worst[level]))
         drill = json.dumps("|".join(f"{lv}:{value}" for lv, value in path))
         wait_for_query(page, f"params.getAll('drill').join('|') === {drill}")
@@ -169,9 +169,10 @@ def test_the_first_row_three_times_drills_to_the_worst_agent_and_lists_its_respo
 
     (_, product), (_, team), (_, agent) = path
     assert query(page)["drill"] == [f"product:{product}", f"team:{team}", f"agent:{agent}"]
-    # At the agent level the table still lists the team's agents, the chosen one selected.
-    expect(dataframe_cells(page, "sat_drill_2", 1)).to_have_text(drill_table(frames, "agent", path[:2]))
-    expect(dataframe_selected_cells(page, "sat_drill_2", 1)).to_have_text([agent])
+    # At the agent level the table still lists the team's agents.
+    expect(dataframe_cells(page, "sat_drill", 1)).to_have_text(drill_table(frames, "agent", path[:2]))
+    # the agent's view is a fresh table (its key names the path): no stale selection to re-apply
+    expect(dataframe_selected_cells(page, "sat_drill", 1)).to_have_count(0)
     behind = responses_behind(ds, H1, "csat", dict(path))
     assert set(behind["agent"]) == {agent} and set(behind["team"]) == {team} and set(behind["product"]) == {product}
     assert behind.height == ds.surveys.filter(
@@ -186,16 +187,14 @@ def test_the_first_row_three_times_drills_to_the_worst_agent_and_lists_its_respo
     wait_for_query(page, "!params.has('drill')")
     expect(responses_heading(page)).to_have_text(f"{everything:,} CSAT responses in all products")
     wait_until_idle(page)
-    expect(dataframe_cells(page, "sat_drill_0", 1)).to_have_text(drill_table(frames, "product", []))
-    expect(dataframe_selected_cells(page, "sat_drill_0", 1)).to_have_count(0)
+    expect(dataframe_cells(page, "sat_drill", 1)).to_have_text(drill_table(frames, "product", []))
+    expect(dataframe_selected_cells(page, "sat_drill", 1)).to_have_count(0)
     expect(grid_row_summary(page)).to_have_text(row_summary(everything))
     expect(crumbs.get_by_test_id("stMarkdownContainer")).to_have_text(["All products"])
     assert "drill" not in query(page)
     assert_no_errors(page)
 
 
-@pytest.mark.xfail(strict=True, reason="app bug: at the agent level the drill table keeps the key sat_drill_2 and "
-                   "its row selection, so going back to the team re-applies the chosen row (pages/satisfaction.py)")
 def test_the_team_breadcrumb_goes_back_from_the_agent_to_the_teams_agents(page, server, frames):
     ds = frames.narrow(Filters.create(H1))
     product = score_by(ds, H1, "csat", "product")["product"][0]
@@ -205,8 +204,8 @@ def test_the_team_breadcrumb_goes_back_from_the_agent_to_the_teams_agents(page, 
     link = {**LINK, "drill": [f"{level}:{value}" for level, value in path]}
     page.goto(f"{server.url}/satisfaction?{urlencode(link, doseq=True)}")
     wait_for_tiles(page, len(TILES))
-    expect(dataframe_cells(page, "sat_drill_2", 1)).to_have_text(drill_table(frames, "agent", path))
-    click_dataframe_row_marker(page, "sat_drill_2", 0)
+    expect(dataframe_cells(page, "sat_drill", 1)).to_have_text(drill_table(frames, "agent", path))
+    click_dataframe_row_marker(page, "sat_drill", 0)
     wait_for_query(page, "params.getAll('drill').length === 3")
     expect(responses_heading(page)).to_contain_text(f" › {agent}")
     wait_until_idle(page)
@@ -219,5 +218,5 @@ def test_the_team_breadcrumb_goes_back_from_the_agent_to_the_teams_agents(page, 
     assert query(page)["drill"] == [f"product:{product}", f"team:{team}"]
     expect(responses_heading(page)).to_have_text(
         f"{responses_count(frames, path):,} CSAT responses in {product} › {team}")
-    expect(dataframe_selected_cells(page, "sat_drill_2", 1)).to_have_count(0)
+    expect(dataframe_selected_cells(page, "sat_drill", 1)).to_have_count(0)
     assert_no_errors(page)

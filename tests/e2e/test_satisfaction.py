@@ -148,7 +148,7 @@ def test_the_first_row_three_times_drills_to_the_worst_agent_and_lists_its_respo
 
     ds = frames.narrow(Filters.create(H1))
     path: list[tuple[str, str]] = []
-    for depth, level in enumerate(DRILL_LEVELS):
+    for level in DRILL_LEVELS:
         shown = drill_table(frames, level, path)
         assert 1 < len(shown) <= 10, shown  # the grid draws (and so lists) every row
         expect(dataframe_cells(page, "sat_drill", 1)).to_have_text(shown)

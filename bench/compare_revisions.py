@@ -9,7 +9,9 @@ and segment, products, teams, owners, customers, combinations) in a child
 process each; the values are compared key by key. Counts, medians, percentiles
 and rates must be equal; sums of money may differ in the last bits only
 (summation order), so floats are also reported by their largest relative
-difference. Money is rounded to cents by ``compute_many``; a sum that lies on a
+difference. It also prints the median time of a filter change (KPIs + trend)
+for both, from the same runs (one process after the other: a rough comparison
+on a shared machine). Money is rounded to cents by ``compute_many``; a sum that lies on a
 half cent can round either way after last-bit noise (this happens between two
 runs of the same code too), so money one cent apart is reported, not failed.
 Exit status 1 when anything else differs by more than ``--rtol``.
@@ -21,6 +23,7 @@ import argparse
 import math
 import os
 import pickle
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,7 +55,7 @@ def filter_specs(end: date = date(2026, 6, 30)) -> list[dict]:
 
 
 CHILD = r"""
-import pickle, sys
+import pickle, sys, time
 from crm.dataset import COLUMNS, enrich
 from crm.filters import Filters, Period
 from crm.metrics import compute_many, compute_with_previous, monthly_trend
@@ -66,12 +69,14 @@ for spec in filter_specs():
     spec = dict(spec)
     period = Period(*spec.pop("period"))
     filters = Filters.create(period, **spec)
+    started, cpu = time.perf_counter(), time.process_time()
+    current, previous = compute_with_previous(frames.narrow(filters), period)
+    trend = monthly_trend(frames.narrow(filters), period, 12).to_dicts()
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     ds = frames.narrow(filters)
-    current, previous = compute_with_previous(ds, period)
-    trend = monthly_trend(ds, period, 12).to_dicts()
     overlapping = compute_many(ds, [period, Period(period.start, period.start), period.previous()])
     out.append({{"filters": filters.describe(), "current": current, "previous": previous, "trend": trend,
-                 "overlapping": overlapping}})
+                 "overlapping": overlapping, "seconds": seconds, "cpu": cpu}})
 with open({target!r}, "wb") as fh:
     pickle.dump(out, fh)
 """
@@ -144,6 +149,11 @@ def main() -> int:
         print("computing with this checkout's crm ...", flush=True)
         new = run(ROOT, args.scale, Path(tmp) / "new.pickle")
     bad = compare(old, new, args.rtol)
+    for label, runs in ((args.rev, old), ("this checkout", new)):
+        warm = runs[1:]  # the first filter pays for the first call
+        print(f"KPIs + 12-month trend with {label}: median {statistics.median(r['seconds'] for r in warm) * 1000:.0f} ms,"
+              f" CPU {statistics.median(r['cpu'] for r in warm) * 1000:.0f} ms (first call"
+              f" {runs[0]['seconds'] * 1000:.0f} ms; {len(runs)} filters, timed once each)")
     values = sum(len(r["current"]) * (2 + len(r["trend"]) + len(r["overlapping"])) for r in new)
     print(f"{len(new)} filters, {values} values compared: {bad} differ beyond rtol={args.rtol:g}")
     return 1 if bad else 0

@@ -3,7 +3,7 @@
 Reads pick the fastest reliable path per dialect (connectorx for SQLite files
 and PostgreSQL, measured in bench/) and fall back to ``pl.read_database`` over
 SQLAlchemy. ADBC (Arrow) can be asked for on PostgreSQL (``path="adbc"``): at
-1M rows it reads about 1.6x faster than connectorx, but each read opens a
+1M rows it read 1.2-1.6x faster than connectorx, but each read opens a
 connection (bench/RESULTS.md). Every read is cast to the canonical Polars
 schema, so callers see the same dtypes whatever the path. Writes happen inside one transaction that
 also bumps the data version, so the store is never left half-written.

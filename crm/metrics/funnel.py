@@ -25,6 +25,7 @@ import polars as pl
 
 from crm.dataset import Dataset
 from crm.filters import Period
+from crm.metrics.money import cents_sum
 from crm.metrics.sales import open_at, stage_at
 
 FunnelMode = Literal["cohort", "strict", "snapshot"]
@@ -111,7 +112,7 @@ def _conversion(counts: pl.DataFrame, stages: StageSet, by: str | None) -> pl.Da
     reached = (
         reached.filter(pl.col("level") >= pl.col("step"))
         .group_by([*keys, "step"])
-        .agg(reached=pl.col("deals").sum(), amount=pl.col("amount").sum())
+        .agg(reached=pl.col("deals").sum(), amount=cents_sum(pl.col("amount")))
     )
     out = grid.join(reached, on=[*keys, "step"], how="left").with_columns(
         pl.col("reached").fill_null(0).cast(pl.Int64), pl.col("amount").fill_null(0.0)
@@ -138,7 +139,7 @@ def compute_funnel(ds: Dataset, period: Period, mode: FunnelMode = "cohort", by:
     counts = (
         levels.with_columns(pl.col(by).fill_null("(none)") if by else pl.lit(None).alias("_"))
         .group_by([*keys, "level"])
-        .agg(deals=pl.len().cast(pl.Int64), amount=pl.col("amount").sum())
+        .agg(deals=pl.len().cast(pl.Int64), amount=cents_sum(pl.col("amount")))
         .collect()
     )
     return _conversion(counts, stages, by)
@@ -153,8 +154,8 @@ def compute_snapshot(ds: Dataset, period: Period, by: str | None = None) -> pl.D
         deals = deals.with_columns(pl.col(by).fill_null("(none)"))
     grouped = deals.group_by([*keys, "stage_now"]).agg(
         deals=pl.len().cast(pl.Int64),
-        amount=pl.col("amount").sum(),
-        weighted_amount=(pl.col("amount") * pl.col("win_probability").fill_null(0.0)).sum(),
+        amount=cents_sum(pl.col("amount")),
+        weighted_amount=cents_sum(pl.col("amount") * pl.col("win_probability").fill_null(0.0)),
     ).collect()
     index = pl.DataFrame({"stage": list(stages.open), "step": list(range(1, len(stages.open) + 1))},
                          schema={"stage": pl.String, "step": pl.Int64})
@@ -216,8 +217,8 @@ def compute_win_loss(ds: Dataset, period: Period, by: str = "owner") -> pl.DataF
             .agg(
                 won=(pl.col("status") == "won").sum().cast(pl.Int64),
                 lost=(pl.col("status") == "lost").sum().cast(pl.Int64),
-                revenue_won=pl.col("amount").filter(pl.col("status") == "won").sum(),
-                amount_lost=pl.col("amount").filter(pl.col("status") == "lost").sum(),
+                revenue_won=cents_sum(pl.col("amount").filter(pl.col("status") == "won")),
+                amount_lost=cents_sum(pl.col("amount").filter(pl.col("status") == "lost")),
             )
             .with_columns(win_rate=pl.col("won") / (pl.col("won") + pl.col("lost")))
         )
@@ -237,7 +238,7 @@ def compute_lost_reasons(ds: Dataset, period: Period) -> pl.DataFrame:
             _closed_in(ds, p).filter(pl.col("status") == "lost")
             .with_columns(pl.col("lost_reason").fill_null("(not given)"))
             .group_by("lost_reason")
-            .agg(deals=pl.len().cast(pl.Int64), amount=pl.col("amount").sum())
+            .agg(deals=pl.len().cast(pl.Int64), amount=cents_sum(pl.col("amount")))
         )
 
     now, before = pl.collect_all([summary(period), summary(period.previous())])
@@ -285,7 +286,7 @@ def compute_forecast(ds: Dataset, period: Period) -> pl.DataFrame:
     this_month = period.end.replace(day=1)
     return (
         deals.group_by(month=pl.col("expected").dt.month_start())
-        .agg(deals=pl.len().cast(pl.Int64), amount=pl.col("amount").sum(), weighted_amount=pl.col("weighted").sum())
+        .agg(deals=pl.len().cast(pl.Int64), amount=cents_sum(pl.col("amount")), weighted_amount=cents_sum(pl.col("weighted")))
         .with_columns(overdue=pl.col("month") < pl.lit(this_month))
         .sort("month")
         .collect()

@@ -11,7 +11,7 @@ from crm.dataset import Dataset
 from crm.filters import Period, month_periods
 from crm.metrics.churn import summarise_customers_over
 from crm.metrics.periods import Buckets
-from crm.metrics.registry import METRICS, Unit
+from crm.metrics.registry import METRICS
 from crm.metrics.sales import summarise_pipeline_over, summarise_sales_over
 from crm.metrics.satisfaction import summarise_satisfaction_over
 from crm.metrics.service import summarise_backlog_over, summarise_service_over
@@ -50,7 +50,7 @@ def compute_many(ds: Dataset, periods: Sequence[Period]) -> list[Values]:
         rows.extend(merged)
     results: list[Values] = [{}] * len(periods)
     for position, merged_row in zip(order, rows, strict=True):
-        results[position] = {m.key: _plain(merged_row.get(m.key), m.unit) for m in METRICS}
+        results[position] = {m.key: _plain(merged_row.get(m.key)) for m in METRICS}
     return results
 
 
@@ -79,14 +79,8 @@ def monthly_trend(ds: Dataset, end: Period, months: int = 12) -> pl.DataFrame:
     )
 
 
-def _plain(value: Any, unit: Unit) -> Any:
-    """NaN -> None, so JSON and tiles see 'undefined' the same way; money rounded to cents.
-
-    Polars sums floats in parallel, so a total can differ in its last bits from
-    run to run; amounts are money in one currency, and cents make them exact.
-    """
+def _plain(value: Any) -> Any:
+    """NaN -> None, so JSON and tiles see 'undefined' the same way."""
     if isinstance(value, float) and value != value:
         return None
-    if unit is Unit.CURRENCY and isinstance(value, float):
-        return round(value, 2)
     return value

@@ -12,6 +12,7 @@ import polars as pl
 
 from crm.dataset import Dataset
 from crm.filters import Period
+from crm.metrics.money import cents_sum
 from crm.metrics.periods import Buckets, single
 
 _DAY_US = 86_400_000_000
@@ -33,7 +34,7 @@ def summarise_sales_over(ds: Dataset, buckets: Buckets) -> pl.LazyFrame:
         .filter(pl.col("bucket").is_not_null())
         .group_by("bucket")
         .agg(
-            revenue_won=pl.col("amount").filter(won).sum().cast(pl.Float64),
+            revenue_won=cents_sum(pl.col("amount").filter(won)),
             won_deals=won.sum().cast(pl.Int64),
             lost_deals=(pl.col("status") == "lost").sum().cast(pl.Int64),
             sales_cycle_days=cycle_days.filter(won).median(),
@@ -116,8 +117,8 @@ def summarise_pipeline_over(ds: Dataset, buckets: Buckets) -> pl.LazyFrame:
     columns: dict[str, pl.Expr] = {}
     for i in range(n):
         at = (pl.col("lo") <= i) & (pl.col("hi") > i)
-        columns[f"pipeline_value_{i}"] = pl.col("amount").filter(at).sum().cast(pl.Float64)
-        columns[f"weighted_pipeline_{i}"] = pl.col("weighted").filter(at).sum().cast(pl.Float64)
+        columns[f"pipeline_value_{i}"] = cents_sum(pl.col("amount").filter(at))
+        columns[f"weighted_pipeline_{i}"] = cents_sum(pl.col("weighted").filter(at))
         columns[f"open_deals_{i}"] = at.sum().cast(pl.Int64)
     sums = stretches.select(**columns)
     return pl.concat([

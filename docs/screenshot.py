@@ -1,6 +1,6 @@
-"""Take the README screenshot: the cockpit over the seeded demo data, full page, 1400×1000 viewport.
+"""Take the README screenshots: every main page over the seeded demo data, full page, 1400 px wide.
 
-    python docs/screenshot.py [--out docs/cockpit.png]
+    python docs/screenshot.py [--out-dir docs]
 
 Builds a throw-away demo store with ``python -m crm init-demo`` (fixed seed and as-of date, so the
 picture only changes when the app does), starts the app the way the browser tests do
@@ -23,8 +23,6 @@ from tests.e2e.harness import VIEWPORT, launch_chromium, run_streamlit  # noqa: 
 
 SEED = 7
 AS_OF = "2026-06-30"
-CHARTS = 3
-"""Plotly charts on the cockpit: the picture waits for each to draw its traces."""
 _CONTENT_HEIGHT = """() => Math.max(...['stMain', 'stSidebarContent'].map(
     id => document.querySelector(`[data-testid="${id}"]`)?.scrollHeight ?? 0))"""
 
@@ -37,46 +35,62 @@ def build_demo_store(folder: Path) -> str:
     return url
 
 
-def take(url: str, out: Path) -> None:
-    """Open the cockpit at ``url``, wait until tiles and charts are drawn, save a full-page PNG."""
+PAGES: tuple[tuple[str, str], ...] = (
+    ("", "cockpit.png"),
+    ("funnel", "funnel.png"),
+    ("satisfaction", "satisfaction.png"),
+    ("service", "service.png"),
+)
+"""(URL path, file name) of each picture; every page opens on its default view (the last 90 days)."""
+
+_DRAWN = """() => [...document.querySelectorAll('[data-testid="stMetricChart"]')]
+        .every(chart => chart.querySelector('svg') !== null)
+    && [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+        .every(chart => chart.querySelector('.main-svg .trace') !== null)
+    && [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
+        .every(chart => chart.querySelector('svg.marks') !== null)
+    && document.querySelectorAll('[data-testid="stMetric"], [data-testid="stPlotlyChart"]').length > 0
+    && document.querySelector('[data-testid="stApp"][data-test-script-state="notRunning"]') !== null"""
+
+
+def take(base: str, out_dir: Path) -> None:
+    """Open each page, wait until its tiles and charts are drawn, save a full-page PNG per page."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
-        page = browser.new_page(viewport=VIEWPORT)
-        page.set_default_timeout(60_000)
-        page.goto(url)
-        page.wait_for_function(
-            """([tiles, charts]) => {
-                const sparklines = [...document.querySelectorAll('[data-testid="stMetricChart"]')];
-                return document.querySelectorAll('[data-testid="stMetric"]').length === tiles
-                    && sparklines.every(chart => chart.querySelector('svg') !== null)
-                    && [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
-                        .filter(chart => chart.querySelector('.main-svg .trace') !== null).length >= charts
-                    && document.querySelector('[data-testid="stApp"][data-test-script-state="notRunning"]') !== null;
-            }""",
-            arg=[len(tiles()), CHARTS],
-        )
-        errors = page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]')
-        if errors.count():
-            raise SystemExit(f"the cockpit shows an error: {errors.all_inner_texts()}")
-        # Streamlit scrolls inside its main area, so a "full page" shot would stop at the viewport:
-        # grow the viewport to the content instead (same width, so the layout does not change).
-        page.set_viewport_size({"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], page.evaluate(_CONTENT_HEIGHT))})
-        page.wait_for_timeout(1000)  # let Plotly and Vega finish resizing and their transitions
-        page.screenshot(path=str(out), full_page=True)
+        for path, name in PAGES:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.set_default_timeout(60_000)
+            page.goto(f"{base}/{path}")
+            if not path:  # the cockpit: every tile, then every chart
+                page.wait_for_function("n => document.querySelectorAll('[data-testid=\"stMetric\"]').length === n",
+                                       arg=len(tiles()))
+            page.wait_for_timeout(1500)  # a page draws its charts after the first tiles
+            page.wait_for_function(_DRAWN)
+            errors = page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]')
+            if errors.count():
+                raise SystemExit(f"/{path} shows an error: {errors.all_inner_texts()}")
+            # Streamlit scrolls inside its main area, so a "full page" shot would stop at the viewport:
+            # grow the viewport to the content instead (same width, so the layout does not change).
+            page.set_viewport_size({"width": VIEWPORT["width"],
+                                    "height": max(VIEWPORT["height"], page.evaluate(_CONTENT_HEIGHT))})
+            page.wait_for_timeout(1500)  # let Plotly and Vega finish resizing and their transitions
+            page.wait_for_function(_DRAWN)
+            page.screenshot(path=str(out_dir / name), full_page=True)
+            page.close()
+            print(f"wrote {out_dir / name}")
         browser.close()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "cockpit.png")
+    parser.add_argument("--out-dir", type=Path, default=ROOT / "docs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="crm-screenshot-") as tmp:
         folder = Path(tmp)
         with run_streamlit(build_demo_store(folder), folder / "streamlit.log") as server:
-            take(f"{server.url}/", args.out)
-    print(f"wrote {args.out}")
+            take(server.url, args.out_dir)
     return 0
 
 

@@ -5,10 +5,20 @@ from __future__ import annotations
 import pytest
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
 
 APP = str(ROOT / "app.py")
+
+
+def open_page(page: str, query: dict) -> AppTest:
+    """Run the app with ``query`` in the URL, then switch to ``page`` (e.g. "pages/funnel.py")."""
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params.update(query)
+    at.run()
+    at.switch_page(page).run()
+    return at
 
 
 @pytest.fixture(autouse=True)

@@ -10,18 +10,14 @@ from streamlit.testing.v1 import AppTest
 from crm.dataset import load_frames
 from crm.filters import Filters, Period
 from crm.metrics import funnel
-from tests.app.conftest import APP
+from tests.app.conftest import open_page
 
 Q2 = {"from": "2026-04-01", "to": "2026-06-30"}
 PERIOD = Period(date(2026, 4, 1), date(2026, 6, 30))
 
 
 def open_funnel(query: dict) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.query_params.update(query)
-    at.run()
-    at.switch_page("pages/funnel.py").run()
-    return at
+    return open_page("pages/funnel.py", query)
 
 
 def grid_heading(at: AppTest) -> str:

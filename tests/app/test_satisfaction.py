@@ -13,18 +13,14 @@ from crm.format import format_value
 from crm.metrics import compute_metrics, definition
 from crm.metrics.satisfaction import responses_behind, score_by
 from crm.ui.frame import view_key
-from tests.app.conftest import APP
+from tests.app.conftest import open_page
 
 H1 = {"from": "2026-01-01", "to": "2026-06-30"}
 PERIOD = Period(date(2026, 1, 1), date(2026, 6, 30))
 
 
-def open_page(query: dict) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.query_params.update(query)
-    at.run()
-    at.switch_page("pages/satisfaction.py").run()
-    return at
+def open_here(query: dict) -> AppTest:
+    return open_page("pages/satisfaction.py", query)
 
 
 def tile_values(at: AppTest) -> dict[str, str]:
@@ -49,7 +45,7 @@ def responses_heading(at: AppTest) -> str:
 
 @pytest.mark.parametrize(("grain", "vs"), [("month", "previous"), ("week", "year")])
 def test_page_renders_with_crm_numbers(app_store, grain, vs):
-    at = open_page({**H1, "grain": grain, "vs": vs})
+    at = open_here({**H1, "grain": grain, "vs": vs})
     assert not at.exception, at.exception
     m = compute_metrics(load_frames(app_store).narrow(Filters.create(PERIOD)), PERIOD)
     shown = tile_values(at)
@@ -60,7 +56,7 @@ def test_page_renders_with_crm_numbers(app_store, grain, vs):
 
 
 def test_a_drill_link_opens_the_agents_of_a_team(app_store):
-    at = open_page({**H1, "drill": ["product:Data Connect", "team:Tier 1"]})
+    at = open_here({**H1, "drill": ["product:Data Connect", "team:Tier 1"]})
     assert not at.exception, at.exception
     ds = load_frames(app_store).narrow(Filters.create(PERIOD))
     within = {"product": "Data Connect", "team": "Tier 1"}
@@ -74,7 +70,7 @@ def test_a_drill_link_opens_the_agents_of_a_team(app_store):
 
 
 def test_choosing_rows_drills_down_to_an_agent(app_store):
-    at = open_page(H1)
+    at = open_here(H1)
     ds = load_frames(app_store).narrow(Filters.create(PERIOD))
     worst_product = score_by(ds, PERIOD, "csat", "product")["product"][0]
     pick_first_row(at, ())
@@ -104,7 +100,7 @@ def test_choosing_rows_drills_down_to_an_agent(app_store):
 
 
 def test_a_bad_drill_link_gives_a_notice(app_store):
-    at = open_page({**H1, "drill": ["team:Tier 1"]})
+    at = open_here({**H1, "drill": ["team:Tier 1"]})
     assert not at.exception
     assert any("drill path goes product → team → agent" in w.value for w in at.warning)
     assert "product" in at.dataframe[0].value.columns
@@ -117,7 +113,7 @@ def _ms(day: date) -> float:
 def test_a_brush_on_the_trend_sets_the_period(app_store):
     from streamlit.elements.vega_charts import VegaLiteState
 
-    at = open_page(H1)
+    at = open_here(H1)
     # brushed from mid-February to early April: the March and April points -> 1 March .. 30 April
     at.session_state["sat_trend_csat"] = VegaLiteState(
         selection={"brush": {"bucket": [_ms(date(2026, 2, 20)), _ms(date(2026, 4, 3))]}}

@@ -14,19 +14,15 @@ from crm.format import format_value
 from crm.metrics import compute_metrics, definition, service
 from crm.settings import load_settings
 from crm.store import Store
-from tests.app.conftest import APP
+from tests.app.conftest import open_page
 from tests.conftest import AS_OF, SEED
 
 Q2 = {"from": "2026-04-01", "to": "2026-06-30"}
 PERIOD = Period(date(2026, 4, 1), date(2026, 6, 30))
 
 
-def open_page(query: dict) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.query_params.update(query)
-    at.run()
-    at.switch_page("pages/service.py").run()
-    return at
+def open_here(query: dict) -> AppTest:
+    return open_page("pages/service.py", query)
 
 
 def table_with(at: AppTest, column: str):
@@ -36,7 +32,7 @@ def table_with(at: AppTest, column: str):
 
 @pytest.mark.parametrize(("basis", "suffix"), [("calendar", "_hours"), ("business", "_business_hours")])
 def test_tiles_and_tables_show_crm_numbers(app_store, basis, suffix):
-    at = open_page({**Q2, "basis": basis, "split": "priority"})
+    at = open_here({**Q2, "basis": basis, "split": "priority"})
     assert not at.exception, at.exception
     ds = load_frames(app_store).narrow(Filters.create(PERIOD))
     m = compute_metrics(ds, PERIOD)
@@ -52,8 +48,8 @@ def test_tiles_and_tables_show_crm_numbers(app_store, basis, suffix):
 
 
 def test_calendar_and_business_medians_differ(app_store):
-    calendar = open_page({**Q2, "basis": "calendar"})
-    business = open_page({**Q2, "basis": "business"})
+    calendar = open_here({**Q2, "basis": "calendar"})
+    business = open_here({**Q2, "basis": "business"})
     first = definition("first_response_p50_hours").label
     first_business = definition("first_response_p50_business_hours").label
     shown_calendar = {m.label: m.value for m in calendar.metric}[first]
@@ -65,7 +61,7 @@ def test_saving_new_sla_targets_changes_the_breach_rate(app_store, tmp_path, mon
     store = Store(f"sqlite:///{tmp_path / 'own.db'}")  # its own copy: saving bumps the data version
     store.replace_business_data(demo.generate(demo.DemoSpec(seed=SEED, scale=0.25, as_of=AS_OF)))
     monkeypatch.setenv("CRM_DATABASE_URL", str(store.url))
-    at = open_page(Q2)
+    at = open_here(Q2)
     at.number_input(key="svc_t_normal").set_value(48.0)
     at.button(key="FormSubmitter:svc_settings-Save calendar and targets").click().run()
     assert not at.exception, at.exception

@@ -395,3 +395,66 @@ def build_sla_trend_chart(trend: pl.DataFrame, grain: str) -> go.Figure:
     fig.update_layout(title=f"SLA breach rate by {grain}", yaxis={"title": "% of tickets", "rangemode": "tozero",
                                                                   "ticksuffix": "%"}, **_LAYOUT)
     return fig
+
+
+def build_churn_trend_chart(trend: pl.DataFrame) -> go.Figure:
+    """Monthly churn rate (%) as bars with active customers at each month's end as a line."""
+    x = _months(trend)
+    fig = go.Figure()
+    fig.add_bar(x=x, y=[None if v is None else 100 * v for v in trend["churn_rate"].to_list()], name="Churn rate",
+                marker_color=PALETTE["bad"], customdata=list(zip(trend["churned"], trend["active_before"], strict=True)),
+                hovertemplate="%{y:.1f}% (%{customdata[0]} of %{customdata[1]})<extra>churn</extra>")
+    fig.add_scatter(x=x, y=trend["active_customers"].to_list(), name="Active customers", mode="lines+markers",
+                    yaxis="y2", line={"color": PALETTE["primary"]})
+    fig.update_layout(title="Churn rate and active customers by month",
+                      yaxis={"title": "Churn %", "rangemode": "tozero", "ticksuffix": "%"},
+                      yaxis2={"title": "Active customers", "rangemode": "tozero", **_RIGHT_AXIS}, **_LAYOUT)
+    return fig
+
+
+def build_customer_flow_chart(trend: pl.DataFrame) -> go.Figure:
+    """New, returning and reactivated customers per month stacked up, churned ones stacked down."""
+    x = _months(trend)
+    fig = go.Figure()
+    for column, name, color in (("returning", "Returning", PALETTE["muted"]), ("reactivated", "Reactivated", PALETTE["accent"]),
+                                ("new", "New", PALETTE["good"])):
+        fig.add_bar(x=x, y=trend[column].to_list(), name=name, marker_color=color)
+    fig.add_bar(x=x, y=[-v for v in trend["churned"].to_list()], name="Churned", marker_color=PALETTE["bad"],
+                customdata=trend["churned"].to_list(), hovertemplate="%{customdata}<extra>churned</extra>")
+    fig.update_layout(title="Customers by month: new, returning, reactivated and churned", barmode="relative",
+                      yaxis={"title": "Customers"}, **_LAYOUT)
+    return fig
+
+
+def build_cohort_heatmap(cohorts: pl.DataFrame, measure: str) -> go.Figure:
+    """Retention (%) by first-order month (rows, with the cohort size) and months since (columns)."""
+    column = "revenue_retention" if measure == "revenue" else "customer_retention"
+    wide = cohorts.pivot(on="months_since", index=["cohort", "cohort_size"], values=column, sort_columns=True).sort("cohort")
+    ks = [c for c in wide.columns if c not in ("cohort", "cohort_size")]
+    rows = [f"{c:%b %Y} (n={n:,})" for c, n in zip(wide["cohort"], wide["cohort_size"], strict=True)]
+    z = [[None if v is None else 100 * v for v in wide[k].to_list()] for k in ks]
+    z_rows = [list(r) for r in zip(*z, strict=True)] if z else []
+    text = [["" if v is None else f"{v:.0f}%" for v in row] for row in z_rows]
+    fig = go.Figure(go.Heatmap(z=z_rows, x=[f"+{k}" for k in ks], y=rows, text=text, texttemplate="%{text}",
+                               colorscale="Blues", zmin=0, zmax=100 if measure != "revenue" else None,
+                               colorbar={"title": "%"}, hovertemplate="%{y}, month %{x}: %{z:.1f}%<extra></extra>"))
+    what = "Revenue" if measure == "revenue" else "Customer"
+    fig.update_layout(title=f"{what} retention by first-order month", xaxis={"title": "Months since the first order"},
+                      yaxis={"autorange": "reversed"},
+                      **{**_LAYOUT, "height": max(320, 90 + 28 * len(rows)), "hovermode": "closest"})
+    return fig
+
+
+def build_churn_by_chart(table: pl.DataFrame, by: str) -> go.Figure:
+    """Churn rate per group now (bars) and in the previous period (markers), highest first."""
+    groups = table[by].to_list()
+    fig = go.Figure()
+    fig.add_bar(x=groups, y=[None if v is None else 100 * v for v in table["churn_rate"].to_list()], name="This period",
+                marker_color=PALETTE["bad"], customdata=list(zip(table["churned"], table["active_before"], strict=True)),
+                hovertemplate="%{x}: %{y:.1f}% (%{customdata[0]} of %{customdata[1]})<extra></extra>")
+    fig.add_scatter(x=groups, y=[None if v is None else 100 * v for v in table["churn_rate_previous"].to_list()],
+                    name="Previous period", mode="markers", marker={"color": PALETTE["primary"], "size": 11, "symbol": "diamond"},
+                    hovertemplate="%{x}: %{y:.1f}%<extra>previous period</extra>")
+    fig.update_layout(title=f"Churn rate by {by}", yaxis={"title": "Churn %", "rangemode": "tozero", "ticksuffix": "%"},
+                      **{**_LAYOUT, "hovermode": "closest"})
+    return fig

@@ -24,7 +24,7 @@ from crm.config import ConfigError, resolve_database_url
 from crm.dataset import Frames, load_frames
 from crm.filters import DEFAULT_PRESET, Filters, Period, resolve_preset
 from crm.ingest import ImportRejected, import_file, load_mapping
-from crm.metrics import METRICS, compute_with_previous, funnel, satisfaction, service
+from crm.metrics import METRICS, churn, compute_with_previous, funnel, satisfaction, service
 from crm.reports import REPORTS, ReportOptionError, ReportOptions, build_report
 from crm.store import Store, StoreError
 
@@ -79,9 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filters(p)
     p.add_argument("--format", choices=("csv", "json"), default="csv")
     p.add_argument("--mode", choices=funnel.MODES, default="cohort", help="funnel mode (funnel, deals)")
-    p.add_argument("--by", choices=sorted({*funnel.BREAKDOWNS, *service.SERVICE_BREAKDOWNS}),
+    p.add_argument("--by", choices=sorted({*funnel.BREAKDOWNS, *service.SERVICE_BREAKDOWNS, *churn.CHURN_DIMENSIONS}),
                    help="breakdown: owner|team|region|product|source (funnel, win_loss, deals), "
-                        "team|agent|priority|channel (service_times)")
+                        "team|agent|priority|channel (service_times), region|segment|industry|source (churn_by)")
+    p.add_argument("--window", type=int, default=churn.ACTIVE_WINDOW_DAYS,
+                   help="days an order keeps a customer active (churn_trend, churn_by)")
     p.add_argument("--basis", choices=("calendar", "business"), default="calendar",
                    help="service times in calendar or business hours (service_*, sla*)")
     p.add_argument("--days", type=int, default=funnel.DEFAULT_AGEING_DAYS, help="ageing threshold in days")
@@ -180,7 +182,7 @@ def _cmd_report(store: Store, args: argparse.Namespace) -> int:
             raise UsageError(f"--within takes LEVEL:VALUE with LEVEL one of {', '.join(satisfaction.DRILL_LEVELS)}, got {raw!r}")
         within.append((level, value))
     options = ReportOptions(mode=args.mode, by=args.by, days=args.days, grain=args.grain, vs=args.vs, kind=args.kind,
-                            level=args.level, within=tuple(within), basis=args.basis)
+                            level=args.level, within=tuple(within), basis=args.basis, window=args.window)
     try:
         table = build_report(args.name, frames, _filters(args, frames), options)
     except ReportOptionError as exc:

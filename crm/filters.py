@@ -69,7 +69,9 @@ PRESETS: dict[str, str] = {
 }
 DEFAULT_PRESET = "last_90"
 
-PAGE_PARAMS: tuple[str, ...] = ("mode", "by", "days", "grain", "vs", "kind", "drill", "basis", "split")
+PAGE_PARAMS: tuple[str, ...] = (
+    "mode", "by", "days", "grain", "vs", "kind", "drill", "basis", "split", "window", "measure", "dim",
+)
 """Query parameters owned by pages (view settings), kept in the URL beside the filters."""
 
 

@@ -14,7 +14,7 @@ import polars as pl
 
 from crm.dataset import Frames
 from crm.filters import Filters, Period
-from crm.metrics import METRICS, compute_with_previous, funnel, monthly_trend, satisfaction, service
+from crm.metrics import METRICS, churn, compute_with_previous, funnel, monthly_trend, satisfaction, service
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class ReportOptions:
     """The drill path above ``level``, e.g. (("product", "Data Connect"),)."""
     basis: str = "calendar"
     """Service times in ``calendar`` hours or ``business`` hours (the store's business calendar)."""
+    window: int = churn.ACTIVE_WINDOW_DAYS
+    """Days an order keeps a customer active (churn, active customers)."""
 
 
 DEFAULT_OPTIONS = ReportOptions()
@@ -215,6 +217,43 @@ def sla_watchlist_report(frames: Frames, filters: Filters, options: ReportOption
     return service.sla_watchlist(frames.narrow(filters), filters.period, _basis(options))
 
 
+def _window(options: ReportOptions) -> int:
+    if not 1 <= options.window <= 3650:
+        raise ReportOptionError(f"the activity window must be 1 to 3650 days, got {options.window}")
+    return options.window
+
+
+def churn_trend_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """Per month of the period: active customers before and at its end, churned, churn rate, and
+    new / returning / reactivated customers (``options.window`` days of activity)."""
+    return churn.churn_trend(frames.narrow(filters), filters.period, _window(options))
+
+
+def churn_summary_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """Active customers (on the last day) and churn rate for the period and the previous one, with
+    ``options.window`` days of activity (the cockpit's tiles use 90)."""
+    ds = frames.narrow(filters)
+    current, previous = (
+        churn.summarise_customers(ds, period, _window(options)).collect()
+        for period in (filters.period, filters.period.previous())
+    )
+    return pl.concat([current, previous.rename(lambda c: f"{c}_previous")], how="horizontal")
+
+
+def cohort_retention_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """Cohorts by first-order month (12 months ending with the period) × months since: size, customers,
+    revenue, customer and revenue retention."""
+    return churn.cohort_retention(frames.narrow(filters), filters.period)
+
+
+def churn_by_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """Churn rate per ``options.by`` (region, segment, industry, source) now and in the previous period."""
+    by = options.by or "region"
+    if by not in churn.CHURN_DIMENSIONS:
+        raise ReportOptionError(f"unknown breakdown {by!r}; one of {', '.join(churn.CHURN_DIMENSIONS)}")
+    return churn.churn_by(frames.narrow(filters), filters.period, by, _window(options))
+
+
 def funnel_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
     """The funnel in the chosen mode (and breakdown): one row per step."""
     return funnel.compute_funnel(frames.narrow(filters), filters.period, options.mode, _funnel_by(options))
@@ -288,6 +327,14 @@ REPORTS: dict[str, Report] = {
         Report("service_distribution", "tickets per band of response and resolution time (--basis)",
                service_distribution_report),
         Report("sla", "SLA per priority: target hours, tickets, breached, breach rate (--basis)", sla_report),
+        Report("churn_trend", "churn rate and new / returning / reactivated / churned customers per month (--window)",
+               churn_trend_report),
+        Report("churn_summary", "active customers and churn rate now and in the previous period (--window)",
+               churn_summary_report),
+        Report("cohort_retention", "customer and revenue retention by first-order month and months since",
+               cohort_retention_report),
+        Report("churn_by", "churn rate by --by region|segment|industry|source against the previous period (--window)",
+               churn_by_report),
         Report("sla_watchlist", "unanswered tickets past or near their SLA target at the period end, oldest first",
                sla_watchlist_report),
     )

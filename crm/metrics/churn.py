@@ -8,6 +8,7 @@ import polars as pl
 
 from crm.dataset import Dataset
 from crm.filters import Period
+from crm.metrics.money import cents_sum
 from crm.metrics.periods import Buckets, single
 
 ACTIVE_WINDOW_DAYS = 90
@@ -24,13 +25,36 @@ def active_on(ds: Dataset, day: date, window_days: int = ACTIVE_WINDOW_DAYS) -> 
     )
 
 
+def activity_masks(orders: pl.LazyFrame, days: list[date], window_days: int,
+                   keys: tuple[str, ...] = ("customer_key",)) -> pl.LazyFrame:
+    """Per customer (``keys``), bit i of ``mask`` says "active on ``days[i]``" (sorted, at most 62 days).
+
+    An order dated o makes its customer active on the days d with o <= d <= o + window - 1;
+    each order date's mask is looked up by day (one gather, not a search per order) and OR-ed.
+    """
+    first = days[0] - timedelta(days=window_days - 1)
+    masks_by_day = [
+        sum(1 << i for i, d in enumerate(days) if 0 <= (d - (first + timedelta(days=j))).days < window_days)
+        for j in range((days[-1] - first).days + 1)
+    ]
+    lookup = pl.Series("mask", masks_by_day, dtype=pl.UInt64)
+    offset = (first - date(1970, 1, 1)).days
+    return (
+        orders.filter(pl.col("order_date").is_between(first, days[-1]))
+        .select(*keys, mask=pl.lit(lookup).gather(pl.col("order_date").cast(pl.Int32) - offset))
+        .group_by(*keys)
+        .agg(pl.col("mask").bitwise_or())
+    )
+
+
 def summarise_customers(ds: Dataset, period: Period, window_days: int = ACTIVE_WINDOW_DAYS) -> pl.LazyFrame:
     """active_customers (on the last day) and churn_rate over the period."""
-    return summarise_customers_over(ds, single(period), window_days).drop("bucket")
+    return summarise_customers_over(ds, single(period), window_days).drop("bucket", "active_before", "churned")
 
 
 def summarise_customers_over(ds: Dataset, buckets: Buckets, window_days: int = ACTIVE_WINDOW_DAYS) -> pl.LazyFrame:
-    """active_customers and churn_rate for every bucket, from one group-by over the orders.
+    """active_customers and churn_rate for every bucket (with its parts, active_before and churned),
+    from one group-by over the orders.
 
     The days that matter are each period's last day and the day before it starts. An order
     dated o makes its customer active on the days d with o <= d <= o + window - 1: a run of
@@ -48,20 +72,7 @@ def summarise_customers_over(ds: Dataset, buckets: Buckets, window_days: int = A
             for i in range(0, len(buckets), step)
         ]
         return pl.concat(parts)
-    first = days[0] - timedelta(days=window_days - 1)
-    # the mask of every order date in range, looked up by day (one gather, not a search per order)
-    masks_by_day = [
-        sum(1 << i for i, d in enumerate(days) if 0 <= (d - (first + timedelta(days=j))).days < window_days)
-        for j in range((days[-1] - first).days + 1)
-    ]
-    lookup = pl.Series("mask", masks_by_day, dtype=pl.UInt64)
-    offset = (first - date(1970, 1, 1)).days
-    masks = (
-        ds.orders.filter(pl.col("order_date").is_between(first, days[-1]))
-        .select("customer_key", mask=pl.lit(lookup).gather(pl.col("order_date").cast(pl.Int32) - offset))
-        .group_by("customer_key")
-        .agg(pl.col("mask").bitwise_or())
-    )
+    masks = activity_masks(ds.orders, days, window_days)
     position = {d: i for i, d in enumerate(days)}
 
     def active(day: date) -> pl.Expr:
@@ -77,8 +88,128 @@ def summarise_customers_over(ds: Dataset, buckets: Buckets, window_days: int = A
     return pl.concat([
         counts.select(
             bucket=pl.lit(i, dtype=pl.Int64),
+            active_before=pl.col(f"before_{i}"),
+            churned=pl.col(f"churned_{i}"),
             active_customers=pl.col(f"after_{i}"),
             churn_rate=pl.when(pl.col(f"before_{i}") > 0).then(pl.col(f"churned_{i}") / pl.col(f"before_{i}")),
         )
         for i in range(len(buckets))
     ])
+
+
+CHURN_DIMENSIONS: tuple[str, ...] = ("region", "segment", "industry", "source")
+"""Customer attributes churn is broken down by."""
+
+
+def churn_trend(ds: Dataset, period: Period, window_days: int = ACTIVE_WINDOW_DAYS) -> pl.DataFrame:
+    """Per calendar month overlapping the period (the first and last cut to it): customers active the
+    day before it, active on its last day, churned, churn rate (the churn rule applied to the month),
+    and the customer flow: new (first order ever in the month), returning (ordered in the month and
+    active the day before it), reactivated (ordered in the month, not new, not active the day before)."""
+    months = _months(period)
+    buckets = Buckets(tuple(months))
+    churn = summarise_customers_over(ds, buckets, window_days).collect()
+    first_order = ds.orders.group_by("customer_key").agg(first=pl.col("order_date").min())
+    flows = []
+    for month in months:
+        before = month.start - timedelta(days=1)
+        ordered = ds.orders.filter(pl.col("order_date").is_between(month.start, month.end)).select("customer_key").unique()
+        was_active = active_on(ds, before, window_days).with_columns(was_active=pl.lit(True))
+        flows.append(
+            ordered.join(first_order, on="customer_key", how="left")
+            .join(was_active, on="customer_key", how="left")
+            .select(
+                new=(pl.col("first") >= month.start).sum().cast(pl.Int64),
+                returning=((pl.col("first") < month.start) & pl.col("was_active").fill_null(False)).sum().cast(pl.Int64),
+                reactivated=((pl.col("first") < month.start) & pl.col("was_active").is_null()).sum().cast(pl.Int64),
+            )
+        )
+    flow = pl.concat(pl.collect_all(flows))
+    return pl.concat([
+        pl.DataFrame({"month": [m.start for m in months], "month_end": [m.end for m in months]}),
+        churn.sort("bucket").select("active_before", "active_customers", "churned", "churn_rate"), flow,
+    ], how="horizontal")
+
+
+def _months(period: Period) -> list[Period]:
+    months = []
+    day = period.start
+    while day <= period.end:
+        nxt = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+        months.append(Period(day, min(nxt - timedelta(days=1), period.end)))
+        day = nxt
+    return months
+
+
+def churn_by(ds: Dataset, period: Period, dimension: str, window_days: int = ACTIVE_WINDOW_DAYS) -> pl.DataFrame:
+    """Churn rate per value of a customer attribute (region, segment, industry, source) in the period
+    and in the previous period, with the customers behind it; highest churn first."""
+    if dimension not in CHURN_DIMENSIONS:
+        raise ValueError(f"unknown dimension {dimension!r}; one of {', '.join(CHURN_DIMENSIONS)}")
+    previous = period.previous()
+    days = [previous.start - timedelta(days=1), period.start - timedelta(days=1), period.end]  # previous.end = start - 1
+    bit = [pl.lit(1 << i, dtype=pl.UInt64) for i in range(3)]
+    masks = activity_masks(ds.orders, days, window_days, keys=("customer_id",))
+    attributes = ds.customers.select("customer_id", pl.col(dimension).fill_null("(none)"))
+
+    def on(i: int) -> pl.Expr:
+        return (pl.col("mask") & bit[i]) != 0
+
+    return (
+        masks.join(attributes, on="customer_id", how="left")
+        .with_columns(pl.col(dimension).fill_null("(none)"))
+        .group_by(dimension)
+        .agg(
+            active_before=on(1).sum().cast(pl.Int64),
+            churned=(on(1) & ~on(2)).sum().cast(pl.Int64),
+            active_before_previous=on(0).sum().cast(pl.Int64),
+            churned_previous=(on(0) & ~on(1)).sum().cast(pl.Int64),
+        )
+        .with_columns(
+            churn_rate=pl.when(pl.col("active_before") > 0).then(pl.col("churned") / pl.col("active_before")),
+            churn_rate_previous=pl.when(pl.col("active_before_previous") > 0).then(
+                pl.col("churned_previous") / pl.col("active_before_previous")),
+        )
+        .with_columns(change=pl.col("churn_rate") - pl.col("churn_rate_previous"))
+        .sort(["churn_rate", dimension], descending=[True, False], nulls_last=True)
+        .collect()
+    )
+
+
+COHORT_MONTHS = 12
+
+
+def cohort_retention(ds: Dataset, period: Period, months: int = COHORT_MONTHS) -> pl.DataFrame:
+    """Customers by the month of their first order (cohort c, the ``months`` months ending with the
+    period's last month) and the months since (k = 0, 1, ...), as of the period end: cohort_size,
+    customers who ordered in month c + k and their revenue; customer_retention = customers / size,
+    revenue_retention = revenue / the cohort's revenue in its first month. Long form, one row per cell."""
+    end_month = period.end.replace(day=1)
+    first_cohort = _add_months(end_month, -(months - 1))
+    orders = ds.orders.filter(pl.col("order_date") <= period.end)
+    index = pl.col("order_date").dt.year().cast(pl.Int32) * 12 + pl.col("order_date").dt.month().cast(pl.Int32)
+    firsts = orders.group_by("customer_key").agg(cohort_index=index.min(), cohort=pl.col("order_date").min().dt.month_start())
+    cells = (
+        orders.join(firsts.filter(pl.col("cohort") >= first_cohort), on="customer_key", how="inner")
+        .with_columns(months_since=(index - pl.col("cohort_index")).cast(pl.Int32))
+        .group_by("cohort", "months_since")
+        .agg(customers=pl.col("customer_key").n_unique().cast(pl.Int64), revenue=cents_sum(pl.col("amount")))
+    )
+    first_month = cells.filter(pl.col("months_since") == 0).select(
+        "cohort", cohort_size=pl.col("customers"), first_revenue=pl.col("revenue"))
+    return (
+        cells.join(first_month, on="cohort", how="left")
+        .with_columns(
+            customer_retention=pl.col("customers") / pl.col("cohort_size"),
+            revenue_retention=pl.when(pl.col("first_revenue") > 0).then(pl.col("revenue") / pl.col("first_revenue")),
+        )
+        .drop("first_revenue")
+        .sort("cohort", "months_since")
+        .select("cohort", "months_since", "cohort_size", "customers", "revenue", "customer_retention", "revenue_retention")
+        .collect()
+    )
+
+
+def _add_months(first_of_month: date, count: int) -> date:
+    index = first_of_month.year * 12 + first_of_month.month - 1 + count
+    return date(index // 12, index % 12 + 1, 1)

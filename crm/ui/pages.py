@@ -20,9 +20,11 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/funnel.py", "Funnel", ":material/filter_alt:"),
     PageSpec("pages/satisfaction.py", "Satisfaction", ":material/sentiment_satisfied:"),
     PageSpec("pages/service.py", "Service", ":material/support_agent:"),
+    PageSpec("pages/customers.py", "Churn & retention", ":material/group_remove:"),
 )
 
 AREA_PAGES: dict[str, str] = {
     "sales": "pages/funnel.py", "satisfaction": "pages/satisfaction.py", "service": "pages/service.py",
+    "customers": "pages/customers.py",
 }
 """Which page explains the metrics of an area (the cockpit tiles link there)."""

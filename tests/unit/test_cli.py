@@ -288,3 +288,12 @@ def test_an_option_a_report_cannot_use_is_a_usage_error(imported, capsys):
     assert code == 2 and "unknown breakdown 'owner'; one of team, agent, priority, channel" in err
     code, _, err = run(capsys, "--db", imported, "report", "funnel", "--by", "agent")
     assert code == 2 and "unknown breakdown 'agent'" in err
+
+
+def test_churn_trend_report_by_hand(imported, capsys):
+    code, out, _ = run(capsys, "--db", imported, "report", "churn_trend", *MAY, "--window", "30", "--format", "json")
+    assert code == 0
+    (may,) = json.loads(out)
+    # 30-day window: nobody ordered 1..30 April; B's first order on 20 May makes B new and active on 31 May
+    assert (may["active_before"], may["active_customers"], may["churned"], may["churn_rate"]) == (0, 1, 0, None)
+    assert (may["new"], may["returning"], may["reactivated"]) == (1, 0, 0)

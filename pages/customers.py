@@ -1,0 +1,69 @@
+"""Churn and retention: churn trend, customer flow, cohort retention, churn by customer attribute."""
+
+import streamlit as st
+
+from crm.charts import build_churn_by_chart, build_churn_trend_chart, build_cohort_heatmap, build_customer_flow_chart
+from crm.metrics import definition
+from crm.metrics.churn import ACTIVE_WINDOW_DAYS, CHURN_DIMENSIONS
+from crm.reports import ReportOptions
+from crm.ui import loaders
+from crm.ui.frame import page_choice, page_frame
+from crm.ui.tiles import kpi_tile
+
+WINDOWS = ("30", "60", "90", "180", "365")
+
+ctx = page_frame("Churn & retention", ":material/group_remove:")
+st.title("Churn and retention")
+a, b = st.columns([3, 2])
+with a:
+    window = int(page_choice("window", "A customer is active for (days after an order)", WINDOWS,
+                             str(ACTIVE_WINDOW_DAYS), "cus_window", {w: f"{w} days" for w in WINDOWS},
+                             help="Active on day d: an order dated within the window ending on d."))
+options = ReportOptions(window=window)
+
+summary = loaders.get_report(ctx.url, ctx.version, "churn_summary", ctx.filters, options).row(0, named=True)
+trend_12 = loaders.get_trend(ctx.url, ctx.version, ctx.filters)
+tiles = st.columns(4)
+for column, key in zip(tiles[:2], ("active_customers", "churn_rate"), strict=True):
+    with column:
+        spark = trend_12[key].to_list() if window == ACTIVE_WINDOW_DAYS else []
+        kpi_tile(definition(key), summary[key], summary[f"{key}_previous"], spark, ctx.filters.compare, link=False)
+if window != ACTIVE_WINDOW_DAYS:
+    tiles[2].info(f"Counted with a {window}-day activity window; the cockpit uses {ACTIVE_WINDOW_DAYS} days.",
+                  icon=":material/info:")
+
+trend = loaders.get_report(ctx.url, ctx.version, "churn_trend", ctx.filters, options)
+if trend.is_empty() or not (trend["active_before"].sum() or trend["new"].sum()):
+    st.info("No orders in this view: widen the period or clear a filter in the sidebar.", icon=":material/inbox:")
+    st.stop()
+left, right = st.columns(2)
+left.plotly_chart(build_churn_trend_chart(trend), key="cus_churn_trend")
+right.plotly_chart(build_customer_flow_chart(trend), key="cus_flow")
+st.caption(f"**Churn rate** of a month = customers active the day before it who are not active on its last day ÷ "
+           f"those active the day before. **New**: first order ever in the month; **returning**: ordered in the month "
+           f"and active the day before it; **reactivated**: ordered in the month after lapsing ({window}-day window).")
+
+st.subheader("Cohort retention")
+measure = page_choice("measure", "Retention of", ("customers", "revenue"), "customers", "cus_measure")
+cohorts = loaders.get_report(ctx.url, ctx.version, "cohort_retention", ctx.filters, options)
+if cohorts.is_empty():
+    st.info("No first orders in the 12 months ending with this period.", icon=":material/inbox:")
+else:
+    st.plotly_chart(build_cohort_heatmap(cohorts, measure), key="cus_cohorts")
+    st.caption("Cell (c, k) = share of the customers whose first order was in month c who ordered in month c + k"
+               if measure == "customers" else
+               "Cell (c, k) = the cohort's revenue in month c + k ÷ its revenue in its first month")
+
+st.subheader("Churn by customer attribute")
+dim = page_choice("dim", "Break down by", CHURN_DIMENSIONS, "region", "cus_dim")
+by_dim = loaders.get_report(ctx.url, ctx.version, "churn_by", ctx.filters, ReportOptions(window=window, by=dim))
+left, right = st.columns([3, 2])
+left.plotly_chart(build_churn_by_chart(by_dim, dim), key="cus_churn_by")
+right.dataframe(by_dim.select(dim, "active_before", "churned", "churn_rate", "churn_rate_previous", "change"),
+                hide_index=True, key="cus_churn_by_table", column_config={
+                    dim: st.column_config.TextColumn(dim.capitalize()),
+                    "active_before": st.column_config.NumberColumn("Active before"),
+                    "churn_rate": st.column_config.NumberColumn("Churn", format="percent"),
+                    "churn_rate_previous": st.column_config.NumberColumn("Previous", format="percent"),
+                    "change": st.column_config.NumberColumn("Change", format="percent"),
+                })

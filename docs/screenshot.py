@@ -40,6 +40,7 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("funnel", "funnel.png"),
     ("satisfaction", "satisfaction.png"),
     ("service", "service.png"),
+    ("customers", "customers.png"),
 )
 """(URL path, file name) of each picture; every page opens on its default view (the last 90 days)."""
 

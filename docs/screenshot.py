@@ -47,7 +47,7 @@ PAGES: tuple[tuple[str, str], ...] = (
 _DRAWN = """() => [...document.querySelectorAll('[data-testid="stMetricChart"]')]
         .every(chart => chart.querySelector('svg') !== null)
     && [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
-        .every(chart => chart.querySelector('.main-svg .trace') !== null)
+        .every(chart => chart.querySelector('.main-svg .trace, .main-svg image') !== null)  // heatmaps draw an image
     && [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
         .every(chart => chart.querySelector('svg.marks') !== null)
     && document.querySelectorAll('[data-testid="stMetric"], [data-testid="stPlotlyChart"]').length > 0

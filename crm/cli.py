@@ -79,9 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filters(p)
     p.add_argument("--format", choices=("csv", "json"), default="csv")
     p.add_argument("--mode", choices=funnel.MODES, default="cohort", help="funnel mode (funnel, deals)")
-    p.add_argument("--by", choices=sorted({*funnel.BREAKDOWNS, *service.SERVICE_BREAKDOWNS, *churn.CHURN_DIMENSIONS}),
+    p.add_argument("--by", choices=sorted({*funnel.BREAKDOWNS, *service.SERVICE_BREAKDOWNS, *churn.CHURN_DIMENSIONS, "tier"}),
                    help="breakdown: owner|team|region|product|source (funnel, win_loss, deals), "
-                        "team|agent|priority|channel (service_times), region|segment|industry|source (churn_by)")
+                        "team|agent|priority|channel (service_times), region|segment|industry|source (churn_by), "
+                        "segment|tier (rfm_segments)")
     p.add_argument("--window", type=int, default=churn.ACTIVE_WINDOW_DAYS,
                    help="days an order keeps a customer active (churn_trend, churn_by)")
     p.add_argument("--basis", choices=("calendar", "business"), default="calendar",

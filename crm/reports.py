@@ -14,7 +14,7 @@ import polars as pl
 
 from crm.dataset import Frames
 from crm.filters import Filters, Period
-from crm.metrics import METRICS, churn, compute_with_previous, funnel, monthly_trend, satisfaction, service
+from crm.metrics import METRICS, churn, compute_with_previous, funnel, monthly_trend, rfm, satisfaction, service
 
 
 @dataclass(frozen=True)
@@ -254,6 +254,15 @@ def churn_by_report(frames: Frames, filters: Filters, options: ReportOptions = D
     return churn.churn_by(frames.narrow(filters), filters.period, by, _window(options))
 
 
+def rfm_segments_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """RFM as of the period end summarised per named segment (or ``--by tier``, with the suggested action):
+    customers, revenue and its share, average recency (days), frequency and monetary."""
+    by = options.by or "segment"
+    if by not in ("segment", "tier"):
+        raise ReportOptionError(f"rfm_segments is by segment or tier, not {by!r}")
+    return rfm.segment_summary(rfm.rfm_scores(frames.narrow(filters), filters.period), by)
+
+
 def funnel_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
     """The funnel in the chosen mode (and breakdown): one row per step."""
     return funnel.compute_funnel(frames.narrow(filters), filters.period, options.mode, _funnel_by(options))
@@ -329,6 +338,8 @@ REPORTS: dict[str, Report] = {
         Report("sla", "SLA per priority: target hours, tickets, breached, breach rate (--basis)", sla_report),
         Report("churn_trend", "churn rate and new / returning / reactivated / churned customers per month (--window)",
                churn_trend_report),
+        Report("rfm_segments", "customers, revenue share and average R/F/M per RFM segment (--by tier: per tier, with actions)",
+               rfm_segments_report),
         Report("churn_summary", "active customers and churn rate now and in the previous period (--window)",
                churn_summary_report),
         Report("cohort_retention", "customer and revenue retention by first-order month and months since",

@@ -1,0 +1,72 @@
+"""RFM scores, ties, the segment and tier rule precedence, and the summary; worked out by hand.
+
+Period end 30 Jun 2026; the RFM window is 1 Jul 2025 .. 30 Jun 2026.
+Scored: A, B (tied on everything), C, D, F; E's only order is before the window.
+  recency days: A 0, B 0, C 180, D 121, F 29 -> ranks (most days first) C 1, D 2, F 3, A and B 4.5
+                -> R = ceil(5 r / 5): C 1, D 2, F 3, A 5, B 5
+  frequency:    A 3, B 3, C 1, D 2, F 1 -> ranks C and F 1.5, D 3, A and B 4.5 -> F: C 2, F 2, D 3, A 5, B 5
+  monetary:     A 300, B 300, C 10, D 200, F 50 -> ranks C 1, F 2, D 3, A and B 4.5 -> M: C 1, F 2, D 3, A 5, B 5
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from crm.dataset import frames_from_rows
+from crm.filters import Filters, Period
+from crm.metrics import rfm
+
+H1 = Period(date(2026, 1, 1), date(2026, 6, 30))
+ORDERS = [
+    ("A", "2026-02-01", 100.0), ("A", "2026-04-01", 100.0), ("A", "2026-06-30", 100.0),
+    ("B", "2026-03-01", 150.0), ("B", "2026-05-01", 50.0), ("B", "2026-06-30 23:59", 100.0),
+    ("C", "2026-01-01", 10.0),
+    ("D", "2025-12-01", 120.0), ("D", "2026-03-01", 80.0),
+    ("E", "2025-06-30", 999.0),
+    ("F", "2026-06-01", 50.0),
+]
+
+
+@pytest.fixture(scope="module")
+def scores():
+    orders = [{"order_id": str(i), "customer_id": c, "ordered_at": datetime.fromisoformat(d), "amount": a}
+              for i, (c, d, a) in enumerate(ORDERS)]
+    return rfm.rfm_scores(frames_from_rows({"orders": orders}).narrow(Filters.create(H1)), H1)
+
+
+def test_scores_with_ties(scores):
+    got = {r["customer_id"]: (r["recency_days"], r["frequency"], r["monetary"], r["r"], r["f"], r["m"])
+           for r in scores.iter_rows(named=True)}
+    assert got == {
+        "A": (0, 3, 300.0, 5, 5, 5), "B": (0, 3, 300.0, 5, 5, 5), "C": (180, 1, 10.0, 1, 2, 1),
+        "D": (121, 2, 200.0, 2, 3, 3), "F": (29, 1, 50.0, 3, 2, 2),
+    }  # E is not scored: no order in the 365 days
+
+
+def test_first_matching_rule_names_the_segment_and_the_tier(scores):
+    segments = dict(scores.select("customer_id", "segment").rows())
+    tiers = dict(scores.select("customer_id", "tier").rows())
+    # D (2,3,3) is Loyal before Need Attention; F (3,2,2) is Potential Loyalist before Need Attention / About to Sleep
+    assert segments == {"A": "Champions", "B": "Champions", "C": "Lost", "D": "Loyal", "F": "Potential Loyalist"}
+    assert tiers == {"A": "high value", "B": "high value", "C": "at risk", "D": "potential", "F": "others"}
+
+
+def test_rule_order_matters():
+    assert [r.name for r in rfm.SEGMENT_RULES][:3] == ["Champions", "Can't Lose Them", "Loyal"]
+    need_attention = next(r for r in rfm.SEGMENT_RULES if r.name == "Need Attention")
+    loyal = next(r for r in rfm.SEGMENT_RULES if r.name == "Loyal")
+    assert rfm.SEGMENT_RULES.index(loyal) < rfm.SEGMENT_RULES.index(need_attention)
+
+
+def test_segment_and_tier_summaries(scores):
+    by_segment = rfm.segment_summary(scores)
+    assert by_segment["segment"].to_list() == ["Champions", "Loyal", "Potential Loyalist", "Lost"]  # rule order
+    champions = by_segment.row(0, named=True)
+    assert (champions["customers"], champions["revenue"]) == (2, 600.0)
+    assert champions["revenue_share"] == pytest.approx(600 / 860)
+    assert champions["avg_frequency"] == 3.0
+    tiers = rfm.segment_summary(scores, by="tier")
+    assert tiers["tier"].to_list() == ["high value", "potential", "at risk", "others"]
+    assert tiers.filter(tier="at risk")["action"][0].startswith("Escalate to a service lead")

@@ -67,6 +67,10 @@ class Frames:
     customers: pl.DataFrame
     opportunities: pl.DataFrame
     stages: pl.DataFrame
+    """The stage history with its stages' position / kind / probability, ``open_step``, ``open_until``
+    (see ``_stage_intervals``), ``deal_key`` (the row number of its deal in ``opportunities``, null
+    when there is none), ``deal_created_at`` (the deal's created_at) and ``next_at`` (when the deal's
+    next history row was entered, see ``_next_entered``)."""
     pipeline_stages: pl.DataFrame
     tickets: pl.DataFrame
     surveys: pl.DataFrame
@@ -88,9 +92,10 @@ class Frames:
         stages = self.stages.lazy()
         deal_intervals = self.deal_intervals.lazy()
         if filters.is_narrowed():
-            stages = stages.join(opportunities.select("opportunity_id"), on="opportunity_id", how="semi")
-            # deal_key is the deal's row number: look its filter result up instead of joining
+            # deal_key is the deal's row number: look its filter result up instead of joining on the
+            # string id (a history row without a deal has a null key and drops out, as in a semi-join)
             keep = self.opportunities.with_columns(_keep=filters.polars_expr("opportunities"))["_keep"]
+            stages = stages.filter(pl.lit(keep).gather(pl.col("deal_key")))
             deal_intervals = deal_intervals.filter(pl.lit(keep).gather(pl.col("deal_key")))
         orders = self.orders.lazy().filter(filters.polars_expr("orders"))
         if filters.products:
@@ -158,6 +163,12 @@ def enrich(raw: dict[str, pl.DataFrame], version: int = 0, settings: ServiceSett
         raw["opportunities"].join(cust.select("customer_id", "segment"), on="customer_id", how="left")
         .with_columns(deal_key=pl.int_range(pl.len(), dtype=pl.UInt32))  # the deal's row number
     )
+    # each history row learns its deal's row number (null: no such deal), so narrowing is a lookup, and its
+    # deal's creation, so "history of the deals created in the period" is a filter, not a join
+    stages = stages.join(
+        opportunities.select("opportunity_id", "deal_key", deal_created_at="created_at"),
+        on="opportunity_id", how="left", maintain_order="left",
+    ).with_columns(next_at=_next_entered(stages))
     deal_intervals = _deal_intervals(opportunities, stages, stages_meta)
     tickets = raw["tickets"].join(cust.select("customer_id", "region", "segment"), on="customer_id", how="left")
     first_answer = pl.coalesce("first_response_at", "resolved_at")
@@ -226,6 +237,22 @@ def _stage_intervals(history: pl.DataFrame, stages_meta: pl.DataFrame) -> pl.Dat
             )
         )
     )
+
+
+def _next_entered(stages: pl.DataFrame) -> pl.Series:
+    """For each history row, when its deal's next history row (any stage) was entered: the rows of a
+    deal ordered by entered_at, then position, nulls first (as stage velocity orders them); null for
+    the last. Aligned with ``stages``' row order."""
+    ordered = (
+        stages.select("opportunity_id", "entered_at", "position", _row=pl.int_range(pl.len(), dtype=pl.UInt32))
+        .sort("opportunity_id", "entered_at", "position", nulls_last=False)
+        .select(
+            "_row",
+            next_at=pl.when(pl.col("opportunity_id").shift(-1) == pl.col("opportunity_id"))
+            .then(pl.col("entered_at").shift(-1)),
+        )
+    )
+    return ordered.sort("_row")["next_at"]
 
 
 def _deal_intervals(deals: pl.DataFrame, stages: pl.DataFrame, stages_meta: pl.DataFrame) -> pl.DataFrame:

@@ -172,24 +172,48 @@ def service_times(ds: Dataset, period: Period, by: str | None = None, basis: Bas
 
 def service_trend(ds: Dataset, period: Period, grain: str = "week", basis: Basis = "calendar") -> pl.DataFrame:
     """Per week or month of the period: tickets created and resolved, backlog at its end, p50/p90
-    response and resolution, SLA breach rate (judged at the bucket's end), reopened tickets."""
-    buckets = bucket_periods(period, grain)
-    plans = []
-    for b in buckets:
-        created = created_in(ds, b)
-        plans.append(pl.concat([
-            created.select(pl.len().cast(pl.Int64).alias("created"), *_time_stats(b.end_ts, basis),
-                           breached_expr(ds, b, basis).mean().alias("sla_breach_rate"),
-                           (pl.col("reopened").fill_null(0) > 0).sum().cast(pl.Int64).alias("reopened")),
-            ds.tickets.filter(pl.col("resolved_at").is_between(b.start_ts, b.end_ts, closed="left"))
-            .select(pl.len().cast(pl.Int64).alias("resolved")),
-            summarise_backlog(ds, b),
-        ], how="horizontal"))
-    frames = pl.collect_all(plans) if plans else []
-    rows = [{"bucket": b.start, "bucket_end": b.end, **f.row(0, named=True)} for b, f in zip(buckets, frames, strict=True)]
-    return pl.DataFrame(rows, schema_overrides={"first_response_p50": pl.Float64, "first_response_p90": pl.Float64,
-                                                "resolution_p50": pl.Float64, "resolution_p90": pl.Float64,
-                                                "sla_breach_rate": pl.Float64})
+    response and resolution, SLA breach rate (judged at the bucket's end), reopened tickets.
+
+    The buckets are sorted and disjoint, so every part is one pass over the tickets (crm.metrics.periods):
+    tickets by the bucket of ``created_at`` (each judged at its own bucket's end), by the bucket of
+    ``resolved_at``, and the backlog at every bucket's end. Each bucket applies exactly the rules it
+    would alone."""
+    periods = bucket_periods(period, grain)
+    buckets = Buckets(tuple(periods))
+    end = pl.col("period_end")
+    end_bs: pl.Expr | None = None
+    created = ds.tickets.filter(buckets.within("created_at")).with_columns(bucket=buckets.index("created_at")).filter(
+        pl.col("bucket").is_not_null()
+    ).with_columns(period_end=buckets.end_of(pl.col("bucket")))
+    if basis == "business":
+        ends_bs = with_business_seconds(buckets.ends.to_frame("t").lazy(), {"t": "b"}, ds.settings.calendar).collect()["b"]
+        created = created.with_columns(period_end_bs=pl.lit(ends_bs).gather(pl.col("bucket")))
+        end_bs = pl.col("period_end_bs")
+    stats = created.group_by("bucket").agg(
+        pl.len().cast(pl.Int64).alias("created"), *_time_stats(end, basis),
+        _breached(ds, end, end_bs, basis).mean().alias("sla_breach_rate"),
+        (pl.col("reopened").fill_null(0) > 0).sum().cast(pl.Int64).alias("reopened"),
+    )
+    resolved = (
+        ds.tickets.filter(buckets.within("resolved_at")).select(bucket=buckets.index("resolved_at"))
+        .filter(pl.col("bucket").is_not_null())
+        .group_by("bucket").agg(pl.len().cast(pl.Int64).alias("resolved"))
+    )
+    table = buckets.per_bucket([stats, resolved, summarise_backlog_over(ds, buckets)],
+                               {"created": 0, "reopened": 0, "resolved": 0}).collect()
+    return table.select(
+        bucket=pl.Series([b.start for b in periods], dtype=pl.Date),
+        bucket_end=pl.Series([b.end for b in periods], dtype=pl.Date),
+        created=pl.col("created"),
+        first_response_p50=pl.col("first_response_p50").cast(pl.Float64),
+        first_response_p90=pl.col("first_response_p90").cast(pl.Float64),
+        resolution_p50=pl.col("resolution_p50").cast(pl.Float64),
+        resolution_p90=pl.col("resolution_p90").cast(pl.Float64),
+        sla_breach_rate=pl.col("sla_breach_rate").cast(pl.Float64),
+        reopened=pl.col("reopened"),
+        resolved=pl.col("resolved"),
+        backlog=pl.col("backlog"),
+    )
 
 
 HISTOGRAM_EDGES: tuple[float, ...] = (0, 1, 2, 4, 8, 12, 24, 48, 72, 120, 168, 336)

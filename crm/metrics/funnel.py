@@ -66,11 +66,18 @@ def _won_by_end(period: Period) -> pl.Expr:
     return (pl.col("status") == "won") & (pl.col("closed_at") <= period.end_ts)
 
 
+def _cohort_history(ds: Dataset, period: Period) -> pl.LazyFrame:
+    """The history rows of the deals created in the period (``_created_in``): each row carries its
+    deal's creation (``deal_created_at``), so this is a filter, not a join with the deals."""
+    return ds.stages.filter(pl.col("deal_created_at").is_between(period.start_ts, period.end_ts, closed="left"))
+
+
 def _open_rows(ds: Dataset, period: Period) -> pl.LazyFrame:
-    """History rows of open stages entered by the period end, with ``step`` = 1..K."""
-    return ds.stages.filter(
+    """History rows of open stages entered by the period end of the deals created in the period,
+    with ``step`` = 1..K."""
+    return _cohort_history(ds, period).filter(
         (pl.col("entered_at") <= period.end_ts) & pl.col("open_step").is_not_null()
-    ).select("opportunity_id", "entered_at", "position", step="open_step")
+    ).select("deal_key", "entered_at", "position", step="open_step")
 
 
 def reached_levels(ds: Dataset, period: Period, mode: FunnelMode = "cohort") -> pl.LazyFrame:
@@ -78,25 +85,25 @@ def reached_levels(ds: Dataset, period: Period, mode: FunnelMode = "cohort") -> 
     stages = stage_set(ds.pipeline_stages)
     k = len(stages.open)
     deals = _created_in(ds, period)
-    rows = _open_rows(ds, period).join(deals.select("opportunity_id"), on="opportunity_id", how="semi")
+    rows = _open_rows(ds, period)  # deal_key: the deal's row number, an integer key for the group-bys and the join
     if mode == "strict":
-        ordered = rows.sort("opportunity_id", "entered_at", "position").with_columns(
-            before=pl.col("step").cum_max().shift(1).over("opportunity_id").fill_null(1).clip(lower_bound=1)
+        ordered = rows.sort("deal_key", "entered_at", "position").with_columns(
+            before=pl.col("step").cum_max().shift(1).over("deal_key").fill_null(1).clip(lower_bound=1)
         )
         ordered = ordered.with_columns(
-            skipped=(pl.col("step") > pl.col("before") + 1).cast(pl.Int64).cum_sum().over("opportunity_id") > 0
+            skipped=(pl.col("step") > pl.col("before") + 1).cast(pl.Int64).cum_sum().over("deal_key") > 0
         )
-        per_deal = ordered.group_by("opportunity_id").agg(
+        per_deal = ordered.group_by("deal_key").agg(
             top=pl.col("step").filter(~pl.col("skipped")).max(),
             any_skip=pl.col("skipped").any(),
         )
     else:
-        per_deal = rows.group_by("opportunity_id").agg(top=pl.col("step").max(), any_skip=pl.lit(False))
+        per_deal = rows.group_by("deal_key").agg(top=pl.col("step").max(), any_skip=pl.lit(False))
     level = pl.max_horizontal(pl.col("top").fill_null(1), pl.lit(1))
     won = _won_by_end(period) & ~pl.col("any_skip").fill_null(False)
     if mode == "strict":
         won = won & (level == k)
-    return deals.join(per_deal, on="opportunity_id", how="left").with_columns(
+    return deals.join(per_deal, on="deal_key", how="left").with_columns(
         level=pl.when(won).then(pl.lit(k + 1)).otherwise(level).cast(pl.Int64)
     ).drop("top", "any_skip")
 
@@ -172,15 +179,15 @@ def compute_snapshot(ds: Dataset, period: Period, by: str | None = None) -> pl.D
 
 def compute_stage_velocity(ds: Dataset, period: Period) -> pl.DataFrame:
     """Time in each open stage, days: for deals created in the period that left it by the period end,
-    entering the stage to their next history row (median, p75, n)."""
+    entering the stage to their next history row (median, p75, n).
+
+    ``next_at`` (crm.dataset) is when the deal's next history row was entered (rows in order of
+    entered_at, then position); a stage was left by the period end when that is by the end, too."""
     stages = stage_set(ds.pipeline_stages)
-    deals = _created_in(ds, period).select("opportunity_id")
+    end = period.end_ts
     rows = (
-        ds.stages.filter(pl.col("entered_at") <= period.end_ts)
-        .join(deals, on="opportunity_id", how="semi")
-        .sort("opportunity_id", "entered_at", "position")
-        .with_columns(next_at=pl.col("entered_at").shift(-1).over("opportunity_id"))
-        .filter(pl.col("next_at").is_not_null() & pl.col("stage").is_in(list(stages.open)))
+        _cohort_history(ds, period)
+        .filter((pl.col("entered_at") <= end) & (pl.col("next_at") <= end) & pl.col("stage").is_in(list(stages.open)))
         .with_columns(days=(pl.col("next_at") - pl.col("entered_at")).dt.total_microseconds() / _DAY_US)
         .group_by("stage")
         .agg(
@@ -310,13 +317,16 @@ def compute_ageing(ds: Dataset, period: Period, days: int = DEFAULT_AGEING_DAYS)
 
 
 def stage_history(ds: Dataset, period: Period, ids: pl.LazyFrame) -> pl.LazyFrame:
-    """``opportunity_id`` -> ``history``: 'lead 2026-01-02 → proposal 2026-01-10 → won 2026-02-01' (to the period end)."""
+    """``deal_key`` -> ``history``: 'lead 2026-01-02 → proposal 2026-01-10 → won 2026-02-01' (to the period end),
+    for the deals whose ``deal_key`` is in ``ids``."""
     return (
-        ds.stages.join(ids, on="opportunity_id", how="semi")
+        ds.stages.join(ids, on="deal_key", how="semi")
         .filter(pl.col("entered_at") <= period.end_ts)
-        .sort("opportunity_id", "entered_at", "position")
-        .group_by("opportunity_id", maintain_order=True)
-        .agg(history=pl.format("{} {}", pl.col("stage"), pl.col("entered_at").dt.strftime("%Y-%m-%d")).str.join(" → "))
+        .sort("deal_key", "entered_at", "position")
+        .group_by("deal_key", maintain_order=True)
+        # a list per deal joined afterwards: much faster than a string aggregation in the group-by
+        .agg(history=pl.format("{} {}", pl.col("stage"), pl.col("entered_at").dt.strftime("%Y-%m-%d")))
+        .with_columns(pl.col("history").list.join(" → "))
     )
 
 
@@ -355,9 +365,9 @@ def deals_behind(ds: Dataset, period: Period, mode: FunnelMode = "cohort", drill
         .then(pl.col("status")).otherwise(pl.lit("open"))
     )
     deals = deals.with_columns(status_at_end=status_then)
-    history = stage_history(ds, period, deals.select("opportunity_id"))
+    history = stage_history(ds, period, deals.select("deal_key"))
     return (
-        deals.join(history, on="opportunity_id", how="left")
+        deals.join(history, on="deal_key", how="left")
         .select(
             "opportunity_id", "customer_id", "owner", "team", "region", "product", "source", "amount",
             "created_at", pl.col("status_at_end").alias("status"),

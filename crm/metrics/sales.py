@@ -66,7 +66,8 @@ def open_at(ds: Dataset, period: Period) -> pl.LazyFrame:
 
 
 def stage_at(ds: Dataset, period: Period, deals: pl.LazyFrame) -> pl.LazyFrame:
-    """``deals`` with ``stage_now``, ``stage_since`` and ``win_probability``: their open stage at the period end.
+    """``deals`` (rows of ``ds.opportunities``, with their ``deal_key``) with ``stage_now``, ``stage_since`` and
+    ``win_probability``: their open stage at the period end.
 
     The stage at a moment is the latest open-stage history row entered by then
     (same-moment rows ordered by position, the higher last); a deal with no such
@@ -79,10 +80,10 @@ def stage_at(ds: Dataset, period: Period, deals: pl.LazyFrame) -> pl.LazyFrame:
         pl.col("open_step").is_not_null()
         & (pl.col("entered_at") <= end)
         & (pl.col("open_until").is_null() | (pl.col("open_until") > end))
-    ).select("opportunity_id", stage_now="stage", stage_since="entered_at")
+    ).select("deal_key", stage_now="stage", stage_since="entered_at")
     probabilities = stages.lazy().select(pl.col("stage").alias("stage_now"), "win_probability")
     return (
-        deals.join(current, on="opportunity_id", how="left")
+        deals.join(current, on="deal_key", how="left")  # deal_key: the deal's row number (an integer join)
         .with_columns(pl.col("stage_now").fill_null(pl.lit(first_stage, dtype=pl.String)))
         .join(probabilities, on="stage_now", how="left")
     )

@@ -13,6 +13,8 @@ nps_responses, csat, csat_responses, tickets_created, first_response_p50/p90_hou
 resolution_p50/p90_hours, sla_breach_rate, reopened_tickets, backlog,
 active_customers, churn_rate. Not computed: the business-hours variants (crm
 computes five more metrics than this reference, so speed ratios favour pandas).
+The weighted pipeline adds each deal's amount x probability in whole cents, as
+crm.metrics.money defines money sums (since 8fc182e; amounts are whole cents already).
 """
 
 from __future__ import annotations
@@ -154,7 +156,8 @@ def metrics(data: PandasData, period: Period) -> dict[str, object]:
     at_stage = open_deals.merge(current, on="opportunity_id", how="left")
     probability = at_stage["win_probability"].fillna(first.iloc[0] if len(first) else 0.0)
     out["pipeline_value"] = float(at_stage["amount"].sum())
-    out["weighted_pipeline"] = float((at_stage["amount"] * probability).sum())
+    # money as crm.metrics.money sums it: each deal's weighted amount in whole cents (half to even)
+    out["weighted_pipeline"] = float(np.round((at_stage["amount"] * probability).to_numpy() * 100).sum()) / 100
     out["open_deals"] = len(at_stage)
 
     responses = data.surveys[(data.surveys["responded_at"] >= start) & (data.surveys["responded_at"] < end)]

@@ -458,3 +458,90 @@ def build_churn_by_chart(table: pl.DataFrame, by: str) -> go.Figure:
     fig.update_layout(title=f"Churn rate by {by}", yaxis={"title": "Churn %", "rangemode": "tozero", "ticksuffix": "%"},
                       **{**_LAYOUT, "hovermode": "closest"})
     return fig
+
+
+SEGMENT_COLORS = {
+    "Champions": "#15803d", "Loyal": "#22c55e", "Can't Lose Them": "#b91c1c", "New": "#0ea5e9",
+    "Promising": "#38bdf8", "Potential Loyalist": "#6366f1", "Need Attention": "#f59e0b", "At Risk": "#ef4444",
+    "About to Sleep": "#fb923c", "Lost": "#64748b", "Hibernating": "#94a3b8", "Others": "#cbd5e1",
+    "Not scored": "#e2e8f0",
+}
+
+
+def build_segment_bars(summary: pl.DataFrame, by: str, selected: tuple[str, ...] = ()) -> go.Figure:
+    """Customers per RFM segment (or tier), with the revenue share written on each bar; a box over
+    bars selects their customers."""
+    names = summary[by].to_list()
+    fig = go.Figure()
+    fig.add_bar(
+        y=names, x=summary["customers"].to_list(), orientation="h", customdata=names,
+        marker_color=[SEGMENT_COLORS.get(n, PALETTE["primary"]) for n in names],
+        text=[f"{c:,} · {_pct(s)} of revenue" for c, s in zip(summary["customers"], summary["revenue_share"], strict=True)],
+        textposition="auto", hovertemplate="%{y}: %{x:,} customers<extra></extra>", showlegend=False,
+    )
+    if selected:
+        fig.update_traces(selectedpoints=[i for i, n in enumerate(names) if n in selected],
+                          unselected={"marker": {"opacity": 0.3}})
+    fig.update_layout(title=f"Customers per {'RFM segment' if by == 'segment' else 'tier'}", dragmode="select",
+                      yaxis={"autorange": "reversed"}, xaxis={"title": "Customers"},
+                      **{**_LAYOUT, "height": max(300, 80 + 30 * len(names)), "hovermode": "closest"})
+    return fig
+
+
+def build_transition_chart(moves: pl.DataFrame, order: tuple[str, ...]) -> go.Figure:
+    """RFM segment at the previous period end (rows) → now (columns): customers per cell, coloured by
+    the share of the row; a box over cells selects their customers."""
+    present = [n for n in order if n in set(moves["from_segment"]) | set(moves["to_segment"])]
+    shares = moves["share_of_from"].to_list()
+    fig = go.Figure()
+    fig.add_scatter(
+        x=moves["to_segment"].to_list(), y=moves["from_segment"].to_list(), mode="markers+text",
+        marker={"symbol": "square", "size": 40, "color": [100 * s for s in shares], "colorscale": "Blues",
+                "cmin": 0, "cmax": 100, "showscale": True, "colorbar": {"title": "% of row", "thickness": 12}},
+        text=[f"{c:,}" for c in moves["customers"]], textfont={"size": 10, "color": "#0f172a"},
+        customdata=list(zip(moves["from_segment"].to_list(), moves["to_segment"].to_list(), moves["customers"].to_list(),
+                            [100 * s for s in shares], strict=True)),
+        hovertemplate="%{customdata[0]} → %{customdata[1]}: %{customdata[2]:,} customers "
+                      "(%{customdata[3]:.1f}% of the row)<extra></extra>",
+        showlegend=False,
+    )
+    axis = {"type": "category", "categoryorder": "array", "categoryarray": present}
+    fig.update_layout(title="Segment movement: previous period end (rows) → this period end (columns)", dragmode="select",
+                      xaxis={**axis, "side": "top", "tickangle": -30}, yaxis={**axis, "autorange": "reversed"},
+                      **{**_LAYOUT, "height": max(360, 140 + 44 * len(present)), "hovermode": "closest",
+                         "margin": {"l": 10, "r": 10, "t": 150, "b": 10}})
+    return fig
+
+
+def build_rfm_scatter(points: pl.DataFrame, density: pl.DataFrame, x: str, y: str, titles: dict[str, str],
+                      members: set[str] | None = None, total: int | None = None) -> go.Figure:
+    """Customers on two RFM axes, one colour per segment, marker size by F score; with many customers
+    a density layer (customers per cell) under a sample of points. Box or lasso selects (the page
+    evaluates the drawn shape on every customer, not only on the drawn points)."""
+    fig = go.Figure()
+    if not density.is_empty() and total is not None and total > points.height:
+        xs, ys = sorted(set(density["x_mid"].to_list())), sorted(set(density["y_mid"].to_list()))
+        cell = {(a, b): c for a, b, c in density.iter_rows()}
+        fig.add_heatmap(x=xs, y=ys, z=[[cell.get((a, b)) for a in xs] for b in ys], colorscale="Greys", opacity=0.45,
+                        showscale=False, hovertemplate="%{z:,} customers here<extra></extra>", name="density")
+    for name in SEGMENT_COLORS:
+        part = points.filter(pl.col("segment") == name)
+        if part.is_empty():
+            continue
+        ids = part["customer_id"].to_list()
+        opacity = [0.9 if members is None or i in members else 0.12 for i in ids]
+        fig.add_scattergl(
+            x=part[x].to_list(), y=part[y].to_list(), mode="markers", name=name,
+            marker={"color": SEGMENT_COLORS[name], "size": [3 + 1.6 * f for f in part["f"].to_list()],
+                    "opacity": opacity, "line": {"width": 0}},
+            customdata=list(zip(ids, part["r"].to_list(), part["f"].to_list(), part["m"].to_list(), strict=True)),
+            hovertemplate=f"%{{customdata[0]}} · {name}<br>R%{{customdata[1]}} F%{{customdata[2]}} M%{{customdata[3]}}"
+                          f"<br>{titles[x]}: %{{x:,}}<br>{titles[y]}: %{{y:,}}<extra></extra>",
+        )
+    shown = f" (a sample of {points.height:,} of {total:,} over their density)" if total and total > points.height else ""
+    money = {"tickprefix": CURRENCY_SYMBOL, "tickformat": "~s"}
+    fig.update_layout(title=f"Customers by {titles[x].lower()} and {titles[y].lower()}{shown}", dragmode="select",
+                      xaxis={"title": titles[x], **(money if x == "monetary" else {})},
+                      yaxis={"title": titles[y], **(money if y == "monetary" else {})},
+                      **{**_LAYOUT, "height": 480, "hovermode": "closest"})
+    return fig

@@ -9,9 +9,11 @@ periods need rows from before the period.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
+from typing import Any, TypeVar
 
 import polars as pl
 
@@ -21,8 +23,10 @@ from crm.filters import Filters
 from crm.settings import ServiceSettings, load_settings
 from crm.store import Store
 
+T = TypeVar("T")
+
 COLUMNS: dict[str, list[str]] = {
-    "customers": ["customer_id", "name", "region", "segment", "industry", "source", "owner", "created_at"],
+    "customers": ["customer_id", "name", "region", "country", "segment", "industry", "source", "owner", "created_at"],
     "opportunities": [
         "opportunity_id", "customer_id", "owner", "team", "region", "product", "source", "amount",
         "created_at", "expected_close_date", "closed_at", "stage", "status", "lost_reason",
@@ -85,19 +89,42 @@ class Frames:
     The pipeline at many moments is then a filter and sums, no join (crm.metrics.sales)."""
     version: int = 0
     settings: ServiceSettings = field(default_factory=ServiceSettings)
+    _memo: dict[object, Any] = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
+
+    def memo(self, key: object, compute: Callable[[], T]) -> T:
+        """``compute()`` once per key for this data version (the last 64 kept): RFM scores and the
+        customers of a segment rule, which several views and pages of one session ask for."""
+        if key in self._memo:
+            return self._memo[key]  # type: ignore[no-any-return]
+        value = compute()
+        if len(self._memo) >= 64:
+            self._memo.pop(next(iter(self._memo)), None)
+        self._memo[key] = value
+        return value
 
     def narrow(self, filters: Filters) -> Dataset:
-        """Apply the dimension and customer filters (not the period) lazily."""
-        opportunities = self.opportunities.lazy().filter(filters.polars_expr("opportunities"))
+        """Apply the dimension and customer filters (not the period) lazily; a segment rule
+        (``filters.segment_rule``) selects its customers (crm.segments.member_ids)."""
+        members: pl.Series | None = None
+        if filters.segment_rule:
+            from crm.segments import member_ids  # crm.segments builds on this module
+
+            members = member_ids(self, filters.segment_rule)
+
+        def where(table: str) -> pl.Expr:
+            expr = filters.polars_expr(table)
+            return expr if members is None else expr & pl.col("customer_id").is_in(members)
+
+        opportunities = self.opportunities.lazy().filter(where("opportunities"))
         stages = self.stages.lazy()
         deal_intervals = self.deal_intervals.lazy()
         if filters.is_narrowed():
             # deal_key is the deal's row number: look its filter result up instead of joining on the
             # string id (a history row without a deal has a null key and drops out, as in a semi-join)
-            keep = self.opportunities.with_columns(_keep=filters.polars_expr("opportunities"))["_keep"]
+            keep = self.opportunities.with_columns(_keep=where("opportunities"))["_keep"]
             stages = stages.filter(pl.lit(keep).gather(pl.col("deal_key")))
             deal_intervals = deal_intervals.filter(pl.lit(keep).gather(pl.col("deal_key")))
-        orders = self.orders.lazy().filter(filters.polars_expr("orders"))
+        orders = self.orders.lazy().filter(where("orders"))
         if filters.products:
             with_product = self.order_items.lazy().filter(pl.col("product").is_in(list(filters.products)))
             orders = orders.join(with_product.select("order_id"), on="order_id", how="semi")
@@ -105,10 +132,10 @@ class Frames:
             opportunities=opportunities,
             stages=stages,
             pipeline_stages=self.pipeline_stages,
-            tickets=self.tickets.lazy().filter(filters.polars_expr("tickets")),
-            surveys=self.surveys.lazy().filter(filters.polars_expr("survey_responses")),
+            tickets=self.tickets.lazy().filter(where("tickets")),
+            surveys=self.surveys.lazy().filter(where("survey_responses")),
             orders=orders,
-            customers=self.customers.lazy().filter(filters.polars_expr("customers")),
+            customers=self.customers.lazy().filter(where("customers")),
             deal_intervals=deal_intervals,
             settings=self.settings,
         )

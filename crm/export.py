@@ -2,8 +2,9 @@
 
 The manifest records the filters, the selection, the metric definitions used,
 the data version, the row count and the time, so an exported file says where
-it came from. XLSX carries it as a second sheet; CSV gets it as a JSON file
-beside it.
+it came from. XLSX carries it as a second sheet; Parquet in its key-value
+metadata (``crm_manifest``); CSV and Parquet also get it as a JSON file beside
+them (``<file>.manifest.json``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Literal
 
 import polars as pl
@@ -20,10 +22,13 @@ import polars as pl
 from crm.filters import Filters
 from crm.metrics.registry import definition
 
-ExportFormat = Literal["csv", "xlsx"]
-FORMATS: tuple[str, ...] = ("csv", "xlsx")
+ExportFormat = Literal["csv", "xlsx", "parquet"]
+FORMATS: tuple[str, ...] = ("csv", "xlsx", "parquet")
+MANIFEST_KEY = "crm_manifest"
+"""The Parquet key-value metadata entry holding the manifest JSON."""
 MIME = {
     "csv": "text/csv",
+    "parquet": "application/vnd.apache.parquet",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "json": "application/json",
 }
@@ -65,14 +70,16 @@ def build_manifest(
     selection_rule: str = "",
     metric_keys: tuple[str, ...] = (),
     now: datetime | None = None,
+    definitions: dict[str, str] | None = None,
 ) -> Manifest:
-    """The manifest of an export of ``rows`` rows under ``filters``."""
+    """The manifest of an export of ``rows`` rows under ``filters``: the registry's definitions of
+    ``metric_keys`` plus ``definitions`` (name -> text) for what the registry does not hold (RFM)."""
     return Manifest(
         title=title,
         filters=filters.to_query_params(),
         description=filters.describe(),
         selection_rule=selection_rule or "all rows matching the filters",
-        definitions={k: definition(k).formula for k in metric_keys},
+        definitions={**{k: definition(k).formula for k in metric_keys}, **(definitions or {})},
         data_version=data_version,
         rows=rows,
         exported_at=(now or datetime.now()).replace(microsecond=0).isoformat(sep=" "),
@@ -102,7 +109,12 @@ def _excel_safe(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def export_bytes(frame: pl.DataFrame, fmt: ExportFormat, manifest: Manifest) -> bytes:
-    """The frame as CSV (UTF-8 with a BOM, so Excel reads accents) or XLSX (data + manifest sheets)."""
+    """The frame as CSV (UTF-8 with a BOM, so Excel reads accents), XLSX (data + manifest sheets) or
+    Parquet (types kept exactly, the manifest in its metadata)."""
+    if fmt == "parquet":
+        buffer = io.BytesIO()
+        frame.write_parquet(buffer, metadata={MANIFEST_KEY: manifest.to_json()})
+        return buffer.getvalue()
     if fmt == "csv":
         buffer = io.BytesIO()
         buffer.write("\ufeff".encode())
@@ -126,11 +138,61 @@ def export_bytes(frame: pl.DataFrame, fmt: ExportFormat, manifest: Manifest) -> 
     raise ValueError(f"unknown export format {fmt!r}; one of {', '.join(FORMATS)}")
 
 
+def manifest_path(out: Path) -> Path:
+    """Where the manifest of an export written to ``out`` goes: ``out`` + ``.manifest.json``."""
+    return out.with_name(out.name + ".manifest.json")
+
+
+def write_export(frame: pl.DataFrame, fmt: ExportFormat, manifest: Manifest, out: Path) -> list[Path]:
+    """Write the export to ``out`` (and its manifest beside a CSV or Parquet file) all-or-nothing:
+    each file is written under a temporary name and renamed into place. Returns the paths written."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; one of {', '.join(FORMATS)}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staged = out.with_name(f".{out.name}.partial")
+    try:
+        if fmt == "parquet":
+            frame.write_parquet(staged, metadata={MANIFEST_KEY: manifest.to_json()})
+        elif fmt == "csv":
+            with staged.open("wb") as handle:
+                handle.write("\ufeff".encode())
+                frame.write_csv(handle, datetime_format="%Y-%m-%d %H:%M:%S")
+        else:
+            staged.write_bytes(export_bytes(frame, fmt, manifest))
+        written = [out]
+        if fmt != "xlsx":
+            side = manifest_path(out)
+            side_staged = side.with_name(f".{side.name}.partial")
+            side_staged.write_text(manifest.to_json(), encoding="utf-8")
+            side_staged.replace(side)
+            written.append(side)
+        staged.replace(out)
+    finally:
+        staged.unlink(missing_ok=True)
+    return written
+
+
 def read_back(data: bytes, fmt: ExportFormat) -> pl.DataFrame:
     """Read an export back (tests, round trips)."""
     if fmt == "csv":
         return pl.read_csv(io.BytesIO(data), try_parse_dates=True)
+    if fmt == "parquet":
+        return pl.read_parquet(io.BytesIO(data))
     return pl.read_excel(io.BytesIO(data), sheet_name="data")
 
 
-__all__ = ["FORMATS", "MIME", "Manifest", "build_manifest", "export_bytes", "export_filename", "read_back"]
+def read_manifest(data: bytes, fmt: ExportFormat) -> dict:
+    """The manifest inside a Parquet or XLSX export, as a dict (tests, checks)."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        meta = pq.read_metadata(io.BytesIO(data)).metadata or {}
+        return dict(json.loads(meta[MANIFEST_KEY.encode()]))
+    if fmt == "xlsx":
+        sheet = pl.read_excel(io.BytesIO(data), sheet_name="manifest", has_header=False)
+        return dict(zip(sheet[:, 0].to_list(), sheet[:, 1].to_list(), strict=True))
+    raise ValueError("a CSV export keeps its manifest beside it (<file>.manifest.json)")
+
+
+__all__ = ["FORMATS", "MIME", "Manifest", "build_manifest", "export_bytes", "export_filename", "manifest_path",
+           "read_back", "read_manifest", "write_export"]

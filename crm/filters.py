@@ -188,6 +188,9 @@ class Filters:
     customers: tuple[str, ...] = field(default=())
     selection: tuple[tuple[str, str], ...] = ()
     """A chart selection as (key, value) pairs, e.g. (("owner", "Ann"), ("step", "3")); pages interpret it."""
+    segment_rule: str = ""
+    """A customer set as a rule (crm.segments.SegmentRule JSON, with its as_of day): the customers it
+    selects narrow every table, like ``customers``. In the URL as ``seg=``."""
 
     @classmethod
     def create(
@@ -203,6 +206,7 @@ class Filters:
         owners: Sequence[str] = (),
         customers: Sequence[str] = (),
         selection: Sequence[tuple[str, str]] = (),
+        segment_rule: str = "",
     ) -> Filters:
         """Build with normalised (sorted, unique, stripped) dimension values and selection pairs."""
         return cls(
@@ -210,6 +214,7 @@ class Filters:
             regions=_clean(regions), segments=_clean(segments), products=_clean(products), teams=_clean(teams),
             owners=_clean(owners), customers=_clean(customers),
             selection=tuple(sorted({(str(k), str(v)) for k, v in selection})),
+            segment_rule=segment_rule.strip(),
         )
 
     def dimension_values(self) -> dict[str, tuple[str, ...]]:
@@ -231,9 +236,14 @@ class Filters:
         """A copy over another period."""
         return dataclasses.replace(self, period=period, preset=preset)
 
+    def ending(self) -> Filters:
+        """A copy over the period's last day only: the cache key of views anchored there (12-month trends)."""
+        return self.with_period(Period(self.period.end, self.period.end))
+
     def without_period(self) -> tuple[object, ...]:
         """The part of the key that does not depend on the period (for trends)."""
-        return (self.regions, self.segments, self.products, self.teams, self.owners, self.customers)
+        return (self.regions, self.segments, self.products, self.teams, self.owners, self.customers,
+                self.segment_rule)
 
     def is_narrowed(self) -> bool:
         """True when any dimension or customer filter is set."""
@@ -247,6 +257,8 @@ class Filters:
                 parts.append(f"{dim}={'+'.join(values)}")
         if self.customers:
             parts.append(f"{len(self.customers)} selected customers")
+        if self.segment_rule:
+            parts.append("a customer segment")
         if self.selection:
             parts.append("selected " + " ".join(f"{k}={v}" for k, v in self.selection))
         return ", ".join(parts)
@@ -268,6 +280,8 @@ class Filters:
                 params[dim] = list(values)
         if self.customers:
             params["customers"] = [",".join(self.customers)]
+        if self.segment_rule:
+            params["seg"] = [self.segment_rule]
         if self.selection:
             params["select"] = [f"{k}:{v}" for k, v in self.selection]
         return params
@@ -342,8 +356,10 @@ class Filters:
                 selection.append((key.strip(), value.strip()))
             else:
                 notices.append(f"Ignored the selection {raw!r}: use select=key:value.")
-        filters = cls.create(period, preset=preset, compare=compare, customers=customers, selection=selection, **dims)
-        unknown = sorted(set(params) - {"period", "from", "to", "compare", "customers", "select", *DIMENSIONS, *page_keys})
+        filters = cls.create(period, preset=preset, compare=compare, customers=customers, selection=selection,
+                             segment_rule=first.get("seg", ""), **dims)
+        unknown = sorted(set(params) - {"period", "from", "to", "compare", "customers", "seg", "select", *DIMENSIONS,
+                                        *page_keys})
         if unknown:
             notices.append(f"Ignored unknown link parameter(s): {', '.join(unknown)}.")
         return filters, notices

@@ -55,3 +55,103 @@ def build_grid_options(frame: pl.DataFrame, selectable: bool = True, page_size: 
         options["rowSelection"] = {"mode": "multiRow", "checkboxes": True, "headerCheckbox": True,
                                    "enableClickSelection": False}
     return options
+
+
+# --- what the grid shows, applied on the server (so an export is what the user sees) ----------------
+
+
+class GridFilterError(ValueError):
+    """A grid filter this module cannot apply the way AG Grid does (the export would differ)."""
+
+
+def display_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame as the grid gets it: dates and timestamps as text (``YYYY-MM-DD`` / ``… HH:MM``)."""
+    return frame.with_columns(
+        [pl.col(c).dt.strftime("%Y-%m-%d %H:%M") for c, t in frame.schema.items() if isinstance(t, pl.Datetime)]
+        + [pl.col(c).dt.strftime("%Y-%m-%d") for c, t in frame.schema.items() if isinstance(t, pl.Date)]
+    )
+
+
+_NUMBER_OPS = {
+    "equals": lambda c, v, _: c == v, "notEqual": lambda c, v, _: c != v,
+    "lessThan": lambda c, v, _: c < v, "lessThanOrEqual": lambda c, v, _: c <= v,
+    "greaterThan": lambda c, v, _: c > v, "greaterThanOrEqual": lambda c, v, _: c >= v,
+    "inRange": lambda c, v, to: (c > v) & (c < to),  # AG Grid's default: both ends excluded
+}
+
+
+def _condition(column: str, dtype: pl.DataType, model: dict[str, Any]) -> pl.Expr:
+    kind, op = model.get("filterType"), model.get("type")
+    col = pl.col(column)
+    if op == "blank":
+        return col.is_null() | (col.cast(pl.String) == "") if kind == "text" else col.is_null()
+    if op == "notBlank":
+        return col.is_not_null() & (col.cast(pl.String) != "") if kind == "text" else col.is_not_null()
+    if kind == "number" and op in _NUMBER_OPS:
+        value, to = model.get("filter"), model.get("filterTo")
+        if value is None or (op == "inRange" and to is None):
+            return pl.lit(True)  # AG Grid ignores a condition without its number
+        # a blank cell matches no number condition (AG Grid's includeBlanksIn* options default to false)
+        return col.is_not_null() & _NUMBER_OPS[op](col.cast(pl.Float64), float(value), None if to is None else float(to))
+    if kind == "text" and op in ("equals", "notEqual", "contains", "notContains", "startsWith", "endsWith"):
+        needle = str(model.get("filter") or "").lower()
+        if not needle:
+            return pl.lit(True)
+        text = col.cast(pl.String).str.to_lowercase()
+        match = {
+            "equals": text == needle, "notEqual": text != needle,
+            "contains": text.str.contains(needle, literal=True), "notContains": ~text.str.contains(needle, literal=True),
+            "startsWith": text.str.starts_with(needle), "endsWith": text.str.ends_with(needle),
+        }[op]
+        # AG Grid's text filter: a blank cell passes "not equal" and "does not contain", fails the others
+        return match.fill_null(op in ("notEqual", "notContains"))
+    raise GridFilterError(f"the grid filter {kind} {op!r} on {column} cannot be applied to the export")
+
+
+def _column_filter(column: str, dtype: pl.DataType, model: dict[str, Any]) -> pl.Expr:
+    if "conditions" in model:
+        parts = [_condition(column, dtype, c) for c in model["conditions"]]
+        if not parts:
+            return pl.lit(True)
+        joined = parts[0]
+        for part in parts[1:]:
+            joined = (joined | part) if str(model.get("operator", "AND")).upper() == "OR" else (joined & part)
+        return joined
+    return _condition(column, dtype, model)
+
+
+def apply_grid_state(frame: pl.DataFrame, state: dict[str, Any] | None) -> pl.DataFrame:
+    """The rows of ``frame`` the grid shows under its filter and sort state (AG Grid's ``gridState``),
+    in the grid's order: the filters are evaluated on the grid's text forms of dates, as AG Grid does."""
+    state = state or {}
+    filter_model = (state.get("filter") or {}).get("filterModel") or {}
+    sort_model = (state.get("sort") or {}).get("sortModel") or []
+    if not filter_model and not sort_model:
+        return frame
+    shown = display_frame(frame).with_row_index("_row")
+    for column, model in filter_model.items():
+        if column not in frame.columns:
+            raise GridFilterError(f"the grid filters a column the data does not have: {column}")
+        shown = shown.filter(_column_filter(column, shown.schema[column], model))
+    sorts = [s for s in sort_model if s.get("colId") in frame.columns and s.get("sort") in ("asc", "desc")]
+    if sorts:
+        # AG Grid puts blanks first when ascending and last when descending; ties keep the input order
+        shown = shown.sort([pl.col(s["colId"]) for s in sorts], descending=[s["sort"] == "desc" for s in sorts],
+                           nulls_last=[s["sort"] == "desc" for s in sorts], maintain_order=True)
+    return frame[shown["_row"]]
+
+
+def describe_grid_state(state: dict[str, Any] | None) -> str:
+    """The grid's filters and sort in words (``monetary greaterThan 1000; sorted by name asc``), "" if none."""
+    state = state or {}
+    parts = []
+    for column, model in ((state.get("filter") or {}).get("filterModel") or {}).items():
+        conditions = model.get("conditions") or [model]
+        joiner = f" {str(model.get('operator', 'AND')).lower()} "
+        parts.append(f"{column} " + joiner.join(
+            f"{c.get('type')}" + ("" if c.get("filter") is None else f" {c.get('filter')}")
+            + ("" if c.get("filterTo") is None else f"–{c.get('filterTo')}") for c in conditions))
+    sorts = [f"{s.get('colId')} {s.get('sort')}" for s in (state.get("sort") or {}).get("sortModel") or []]
+    if sorts:
+        parts.append("sorted by " + ", ".join(sorts))
+    return "; ".join(parts)

@@ -15,6 +15,7 @@ import polars as pl
 from crm.dataset import Frames
 from crm.filters import Filters, Period
 from crm.metrics import METRICS, churn, compute_with_previous, funnel, monthly_trend, rfm, satisfaction, service
+from crm.metrics.sales import summarise_sales_over
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class ReportOptions:
     """Service times in ``calendar`` hours or ``business`` hours (the store's business calendar)."""
     window: int = churn.ACTIVE_WINDOW_DAYS
     """Days an order keeps a customer active (churn, active customers)."""
+    history_rows: int | None = None
+    """deals: write the stage history of the first N deals only (a page's grid); None: of all."""
 
 
 DEFAULT_OPTIONS = ReportOptions()
@@ -77,6 +80,13 @@ def kpi_table(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT
 def kpi_trend(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
     """Every metric per calendar month for the 12 months ending with the period's last day."""
     return monthly_trend(frames.narrow(filters), filters.period, 12)
+
+
+def win_cycle_trend(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """Win rate, deals won and lost and the median sales cycle per calendar month, 12 months ending
+    with the period's last day (the sales part of ``kpi_trend``: the same numbers, less work)."""
+    trend = monthly_trend(frames.narrow(filters), filters.period, 12, summaries=(summarise_sales_over,))
+    return trend.select("month", "month_end", "win_rate", "sales_cycle_days", "revenue_won", "new_opportunities")
 
 
 def _shift_year(day: date, years: int) -> date:
@@ -303,7 +313,16 @@ def deal_drill(filters: Filters, by: str | None = None) -> funnel.DealDrill:
 
 def deals_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
     """The deals behind the selection (``select=step:3``, ``select=owner:NAME``) with their stage history."""
-    return funnel.deals_behind(frames.narrow(filters), filters.period, options.mode, deal_drill(filters, _funnel_by(options)))
+    return funnel.deals_behind(frames.narrow(filters), filters.period, options.mode, deal_drill(filters, _funnel_by(options)),
+                               history_rows=options.history_rows)
+
+
+def rfm_transitions_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """Customers per (segment at the previous period end, segment at this period end), "Not scored"
+    for no order in the 365 days before; with the share of the from-segment."""
+    from crm.segments import transitions  # crm.segments reads crm.reports' inputs, not the other way round
+
+    return transitions(frames, filters)
 
 
 REPORTS: dict[str, Report] = {
@@ -311,6 +330,8 @@ REPORTS: dict[str, Report] = {
     for r in (
         Report("kpis", "every metric with its previous-period value and change", kpi_table),
         Report("kpi_trend", "every metric per month, 12 months ending with the period", kpi_trend),
+        Report("win_cycle_trend", "win rate and median sales cycle per month, 12 months ending with the period",
+               win_cycle_trend),
         Report("revenue_by_month", "revenue won per month with the year before", revenue_by_month),
         Report("satisfaction_by_month", "NPS and CSAT per month with response counts", satisfaction_by_month),
         Report("service_by_month", "tickets, backlog, first response and SLA breaches per month", service_by_month),
@@ -340,6 +361,8 @@ REPORTS: dict[str, Report] = {
                churn_trend_report),
         Report("rfm_segments", "customers, revenue share and average R/F/M per RFM segment (--by tier: per tier, with actions)",
                rfm_segments_report),
+        Report("rfm_transitions", "customers moving between RFM segments from the previous period end to this one",
+               rfm_transitions_report),
         Report("churn_summary", "active customers and churn rate now and in the previous period (--window)",
                churn_summary_report),
         Report("cohort_retention", "customer and revenue retention by first-order month and months since",

@@ -13,12 +13,14 @@ from crm.charts import (
     point_customdata,
 )
 from crm.format import format_money
+from crm.grid import apply_grid_state
 from crm.metrics import funnel
 from crm.reports import ReportOptions
 from crm.ui import loaders
 from crm.ui.frame import apply_chart_selection, page_choice, page_frame
-from crm.ui.grid import data_grid, export_buttons
+from crm.ui.grid import explorer_grid, export_buttons
 
+GRID_ROWS = 5_000
 MODE_LABELS = {"cohort": "Cohort", "strict": "Strict", "snapshot": "Snapshot"}
 MODE_HELP = {
     "cohort": "Deals created in the period. A deal reached a stage if its history (to the period end) holds it or a "
@@ -65,20 +67,33 @@ if mode != "snapshot":
                            selection_mode=("points", "box"))
     apply_chart_selection(heat, "fun_breakdown", _cells, replaces=("step", *funnel.BREAKDOWNS))
 
-deals = loaders.get_report(ctx.url, ctx.version, "deals", ctx.filters, ReportOptions(mode=mode, by=by))
+deals = loaders.get_report(ctx.url, ctx.version, "deals", ctx.filters,
+                           ReportOptions(mode=mode, by=by, history_rows=GRID_ROWS))
 title = "Deals behind the selection" if ctx.filters.selection else "All deals in this funnel"
 st.subheader(f"{title} · {deals.height:,} deals · {format_money(float(deals['amount'].sum()))}")
-data_grid(deals, key="fun_grid")
-export_buttons(deals, "deals", "Deals behind the funnel selection", ctx.filters, ctx.version, "fun_export",
-               selection_rule=f"{mode} funnel; " + (ctx.filters.describe() if ctx.filters.selection else "all deals"),
-               metric_keys=("win_rate", "pipeline_value", "weighted_pipeline"))
+if deals.height > GRID_ROWS:
+    st.caption(f"The grid holds the first {GRID_ROWS:,} deals by creation date; its filters and sort apply to all "
+               f"{deals.height:,} in the export. Drag a box on the funnel to narrow.")
+view = explorer_grid(deals, key="fun_grid")
+if view.problem:
+    st.warning(f"Export unavailable: {view.problem}. Clear that grid filter to export.", icon=":material/warning:")
+else:
+    def _export_rows():
+        full = deals if deals.height <= GRID_ROWS else loaders.get_report(
+            ctx.url, ctx.version, "deals", ctx.filters, ReportOptions(mode=mode, by=by))
+        return apply_grid_state(full, view.state)
+    export_buttons(_export_rows, "deals", "Deals behind the funnel selection", ctx.filters, ctx.version, "fun_export",
+                   selection_rule=f"{mode} funnel; " + (ctx.filters.describe() if ctx.filters.selection else "all deals")
+                   + ("; grid filters: " + view.describe() if view.describe() else ""),
+                   metric_keys=("win_rate", "pipeline_value", "weighted_pipeline"), rows=view.rows.height)
 
 velocity_tab, win_tab, forecast_tab = st.tabs(["Velocity", "Win / loss", "Forecast & ageing"])
 with velocity_tab:
     velocity = loaders.get_report(ctx.url, ctx.version, "stage_velocity", ctx.filters)
     a, b = st.columns(2)
     a.plotly_chart(build_velocity_chart(velocity), key="fun_velocity")
-    b.plotly_chart(build_win_cycle_trend(loaders.get_trend(ctx.url, ctx.version, ctx.filters)), key="fun_trend")
+    trend = loaders.get_report(ctx.url, ctx.version, "win_cycle_trend", ctx.filters.ending())
+    b.plotly_chart(build_win_cycle_trend(trend), key="fun_trend")
     st.caption("Time in stage: for deals created in the period that left the stage by its end, days from entering "
                "it to the next history row. Sales cycle: median days created → won over deals won in the month.")
 with win_tab:

@@ -339,12 +339,15 @@ class DealDrill:
     values: tuple[str, ...] = ()
 
 
-def deals_behind(ds: Dataset, period: Period, mode: FunnelMode = "cohort", drill: DealDrill | None = None) -> pl.DataFrame:
-    """The deals behind a funnel selection, with their current state and stage history.
+def deals_behind(ds: Dataset, period: Period, mode: FunnelMode = "cohort", drill: DealDrill | None = None,
+                 history_rows: int | None = None) -> pl.DataFrame:
+    """The deals behind a funnel selection, with their current state and stage history, oldest first.
 
     Cohort/strict: deals created in the period whose level reached any selected
     step (or all of the cohort); snapshot: deals open at the period end in a
     selected stage. A breakdown value narrows to that owner/team/...
+    With ``history_rows``, only the first that many deals get their history (the
+    rest null): what a page's grid shows, without writing it for every deal.
     """
     drill = drill or DealDrill()
     if mode == "snapshot":
@@ -364,10 +367,11 @@ def deals_behind(ds: Dataset, period: Period, mode: FunnelMode = "cohort", drill
         pl.when(pl.col("status").is_in(["won", "lost"]) & (pl.col("closed_at") <= period.end_ts))
         .then(pl.col("status")).otherwise(pl.lit("open"))
     )
-    deals = deals.with_columns(status_at_end=status_then)
-    history = stage_history(ds, period, deals.select("deal_key"))
+    deals = deals.with_columns(status_at_end=status_then).sort("created_at", "opportunity_id")
+    wanted = deals.select("deal_key") if history_rows is None else deals.select("deal_key").head(history_rows)
+    history = stage_history(ds, period, wanted)
     return (
-        deals.join(history, on="deal_key", how="left")
+        deals.join(history, on="deal_key", how="left", maintain_order="left")
         .select(
             "opportunity_id", "customer_id", "owner", "team", "region", "product", "source", "amount",
             "created_at", pl.col("status_at_end").alias("status"),
@@ -377,6 +381,5 @@ def deals_behind(ds: Dataset, period: Period, mode: FunnelMode = "cohort", drill
             pl.when(pl.col("status_at_end") == "lost").then(pl.col("lost_reason")).alias("lost_reason"),
             "history",
         )
-        .sort("created_at", "opportunity_id")
         .collect()
     )

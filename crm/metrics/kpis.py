@@ -29,8 +29,13 @@ SUMMARIES: tuple[Callable[[Dataset, Buckets], pl.LazyFrame], ...] = (
 """Each answers its metrics for every bucket (period) in one query: one row per bucket."""
 
 
-def compute_many(ds: Dataset, periods: Sequence[Period]) -> list[Values]:
+Summary = Callable[[Dataset, Buckets], pl.LazyFrame]
+
+
+def compute_many(ds: Dataset, periods: Sequence[Period], summaries: Sequence[Summary] = SUMMARIES) -> list[Values]:
     """One flat ``{metric_key: value}`` per period (None where undefined), in registry key order.
+
+    ``summaries`` limits the work to some areas (the metrics of the others are None).
 
     Sorted, non-overlapping periods (a period and the previous one, the months of a
     trend) are answered together, one query per summary; overlapping ones each alone.
@@ -38,9 +43,9 @@ def compute_many(ds: Dataset, periods: Sequence[Period]) -> list[Values]:
     order = sorted(range(len(periods)), key=lambda i: periods[i])
     ordered = [periods[i] for i in order]
     groups = [Buckets(tuple(ordered))] if ordered and Buckets.disjoint(ordered) else [Buckets((p,)) for p in ordered]
-    plans = [summary(ds, buckets) for buckets in groups for summary in SUMMARIES]
+    plans = [summary(ds, buckets) for buckets in groups for summary in summaries]
     frames = pl.collect_all(plans)
-    per = len(SUMMARIES)
+    per = len(summaries)
     rows: list[Values] = []
     for g, buckets in enumerate(groups):
         merged: list[Values] = [{} for _ in buckets.periods]
@@ -65,14 +70,15 @@ def compute_with_previous(ds: Dataset, period: Period) -> tuple[Values, Values]:
     return current, previous
 
 
-def monthly_trend(ds: Dataset, end: Period, months: int = 12) -> pl.DataFrame:
-    """One row per calendar month (``month`` = its first day) with every metric, oldest first.
+def monthly_trend(ds: Dataset, end: Period, months: int = 12, summaries: Sequence[Summary] = SUMMARIES) -> pl.DataFrame:
+    """One row per calendar month (``month`` = its first day) with every metric, oldest first
+    (those of ``summaries``; the others None).
 
     The last month is cut at the period's last day; each month applies the same
     rules as a one-month period, so a month and its point on the trend agree.
     """
     periods = month_periods(end.end, months)
-    rows = compute_many(ds, periods)
+    rows = compute_many(ds, periods, summaries)
     return pl.DataFrame(
         [{"month": p.start, "month_end": p.end, **row} for p, row in zip(periods, rows, strict=True)],
         schema_overrides={m.key: pl.Float64 for m in METRICS},

@@ -72,6 +72,20 @@ TIER_ACTIONS: dict[str, str] = {
 }
 """What to do with each tier (DESIGN.md)."""
 
+def _rules_text(rules: tuple[Rule, ...], otherwise: str) -> str:
+    ranges = [f"{r.name} R{r.r[0]}–{r.r[1]} F{r.f[0]}–{r.f[1]} M{r.m[0]}–{r.m[1]}" for r in rules]
+    return "first match of: " + "; ".join(ranges) + f"; else {otherwise}"
+
+
+DEFINITIONS: dict[str, str] = {
+    "rfm": "As of the period end: R = whole days since the last order; F = orders and M = order amount over the "
+           "365 days ending then; customers without an order in those days are not scored. Each scored 1-5 as "
+           "ceil(5 x average rank / n), ties sharing their mean rank, higher is better.",
+    "rfm_segment": _rules_text(SEGMENT_RULES, "Others"),
+    "tier": _rules_text(TIER_RULES, "others"),
+}
+"""What an export's manifest says about RFM, its segments and tiers (from the rule tables above)."""
+
 OTHER_SEGMENT = "Others"
 OTHER_TIER = "others"
 

@@ -28,6 +28,7 @@ from crm.filters import (
     period_from_range,
     resolve_preset,
 )
+from crm.segments import SegmentRule, SegmentRuleError, member_ids
 from crm.store import Store, StoreError
 from crm.ui import loaders
 from crm.ui.pages import PAGES
@@ -95,6 +96,7 @@ def _init_from_url(frames: Frames, anchor: date) -> None:
     for dim, values in filters.dimension_values().items():
         st.session_state[f"flt_{dim}"] = list(values)
     st.session_state["flt_customers"] = filters.customers
+    st.session_state["flt_segment_rule"] = _checked_rule(filters.segment_rule, notices)
     st.session_state["flt_selection"] = filters.selection
     st.session_state["flt_notices"] = notices
     st.session_state["flt_ready"] = True
@@ -114,9 +116,34 @@ def _on_range_change() -> None:
     _save_widgets()
 
 
+def _checked_rule(text: str, notices: list[str]) -> str:
+    """A segment rule from a link, canonical, or "" with a notice when it cannot be used."""
+    if not text:
+        return ""
+    try:
+        rule = SegmentRule.from_json(text)
+    except SegmentRuleError as exc:
+        notices.append(f"Ignored the customer segment from the link: {exc}.")
+        return ""
+    if rule.as_of is None:
+        notices.append("Ignored the customer segment from the link: it has no as_of day.")
+        return ""
+    return rule.to_json()
+
+
 def clear_customer_selection() -> None:
-    """Drop the selected-customer set from the filters."""
+    """Drop the selected-customer set (ids or a segment rule) from the filters."""
     st.session_state["flt_customers"] = ()
+    st.session_state["flt_segment_rule"] = ""
+    for key in [k for k in st.session_state if str(k).startswith("seg_applied_")]:
+        del st.session_state[key]
+
+
+def set_segment_rule(rule: SegmentRule, period: Period) -> None:
+    """Make a customer segment (dated at ``period``'s end unless it has its own day) the customer
+    filter of every page and of the URL."""
+    st.session_state["flt_customers"] = ()
+    st.session_state["flt_segment_rule"] = rule.dated(period).to_json()
 
 
 def set_selection(selection: tuple[tuple[str, str], ...]) -> None:
@@ -174,8 +201,14 @@ def filter_bar(frames: Frames, anchor: date) -> Filters:
             st.multiselect(_DIM_LABELS[dim], values[dim], key=f"flt_{dim}", placeholder="All",
                            help=_DIM_HELP[dim], on_change=_remember)
         customers = st.session_state.get("flt_customers", ())
-        if customers:
+        rule_text = st.session_state.get("flt_segment_rule", "")
+        if rule_text:
+            rule = SegmentRule.from_json(rule_text)
+            count = len(member_ids(frames, rule_text))
+            st.info(f"**{count:,} customers** in the segment: {rule.describe()}", icon=":material/group:")
+        elif customers:
             st.info(f"{len(customers):,} selected customers", icon=":material/group:")
+        if rule_text or customers:
             st.button("Clear customer selection", key="flt_clear_customers", on_click=clear_customer_selection)
         selection = st.session_state.get("flt_selection", ())
         if selection:
@@ -194,7 +227,7 @@ def filter_bar(frames: Frames, anchor: date) -> Filters:
         regions=st.session_state["flt_region"], segments=st.session_state["flt_segment"],
         products=st.session_state["flt_product"], teams=st.session_state["flt_team"],
         owners=st.session_state["flt_owner"], customers=list(customers),
-        selection=st.session_state.get("flt_selection", ()),
+        selection=st.session_state.get("flt_selection", ()), segment_rule=rule_text,
     )
     current = {k: st.query_params.get_all(k) for k in st.query_params}
     wanted = filters.to_query_params()

@@ -11,7 +11,7 @@ import streamlit as st
 from crm import demo
 from crm.config import is_embedded, resolve_database_url
 from crm.dataset import Frames, load_frames
-from crm.filters import Filters, Period
+from crm.filters import Filters
 from crm.metrics import compute_with_previous, monthly_trend
 from crm.metrics.kpis import Values
 from crm.reports import DEFAULT_OPTIONS, ReportOptions, build_report
@@ -64,8 +64,7 @@ def get_trend(url: str, version: int, filters: Filters, months: int = 12) -> pl.
     Cached on the period's last day and the dimensions only, so moving the
     start date does not recompute it.
     """
-    end = filters.period.end
-    return _trend(url, version, filters.with_period(Period(end, end)), months)
+    return _trend(url, version, filters.ending(), months)
 
 
 @st.cache_data(show_spinner=False, max_entries=128)

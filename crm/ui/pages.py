@@ -21,6 +21,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/satisfaction.py", "Satisfaction", ":material/sentiment_satisfied:"),
     PageSpec("pages/service.py", "Service", ":material/support_agent:"),
     PageSpec("pages/customers.py", "Churn & retention", ":material/group_remove:"),
+    PageSpec("pages/segments.py", "Segments", ":material/scatter_plot:"),
 )
 
 AREA_PAGES: dict[str, str] = {

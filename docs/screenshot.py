@@ -1,6 +1,6 @@
 """Take the README screenshots: every main page over the seeded demo data, full page, 1400 px wide.
 
-    python docs/screenshot.py [--out-dir docs]
+    python docs/screenshot.py [--out-dir docs] [--only segments]
 
 Builds a throw-away demo store with ``python -m crm init-demo`` (fixed seed and as-of date, so the
 picture only changes when the app does), starts the app the way the browser tests do
@@ -41,26 +41,28 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("satisfaction", "satisfaction.png"),
     ("service", "service.png"),
     ("customers", "customers.png"),
+    ("segments", "segments.png"),
 )
 """(URL path, file name) of each picture; every page opens on its default view (the last 90 days)."""
 
 _DRAWN = """() => [...document.querySelectorAll('[data-testid="stMetricChart"]')]
         .every(chart => chart.querySelector('svg') !== null)
     && [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
-        .every(chart => chart.querySelector('.main-svg .trace, .main-svg image') !== null)  // heatmaps draw an image
+        .every(chart => chart.querySelector('.main-svg .trace, .main-svg image, canvas.gl-canvas-context') !== null)
+        // heatmaps draw an image, WebGL scatters a canvas
     && [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
         .every(chart => chart.querySelector('svg.marks') !== null)
     && document.querySelectorAll('[data-testid="stMetric"], [data-testid="stPlotlyChart"]').length > 0
     && document.querySelector('[data-testid="stApp"][data-test-script-state="notRunning"]') !== null"""
 
 
-def take(base: str, out_dir: Path) -> None:
+def take(base: str, out_dir: Path, only: tuple[str, ...] = ()) -> None:
     """Open each page, wait until its tiles and charts are drawn, save a full-page PNG per page."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
-        for path, name in PAGES:
+        for path, name in [p for p in PAGES if not only or p[0] in only]:
             page = browser.new_page(viewport=VIEWPORT)
             page.set_default_timeout(60_000)
             page.goto(f"{base}/{path}")
@@ -87,11 +89,12 @@ def take(base: str, out_dir: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out-dir", type=Path, default=ROOT / "docs")
+    parser.add_argument("--only", action="append", default=[], metavar="PATH", help="only this page (repeatable)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="crm-screenshot-") as tmp:
         folder = Path(tmp)
         with run_streamlit(build_demo_store(folder), folder / "streamlit.log") as server:
-            take(server.url, args.out_dir)
+            take(server.url, args.out_dir, tuple(args.only))
     return 0
 
 

@@ -57,7 +57,7 @@ def cells_rule(base: SegmentRule) -> Callable[[dict[str, Any]], SegmentRule | No
 
 def movement_picker(base: SegmentRule, period: Period, order: tuple[str, ...]) -> None:
     """The keyboard way to a transition cell: two pickers and a button."""
-    a, b, c = st.columns([2, 2, 1], vertical_alignment="bottom")
+    a, b, c = st.columns([2, 2, 1.4], vertical_alignment="bottom")
     was = a.selectbox("Was (previous period end)", order, key="seg_move_from")
     now = b.selectbox("Is now (this period end)", order, key="seg_move_to", index=len(order) - 1)
     if c.button("Select these customers", key="seg_move_apply", icon=":material/ads_click:"):

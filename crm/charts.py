@@ -514,12 +514,15 @@ def build_transition_chart(moves: pl.DataFrame, order: tuple[str, ...]) -> go.Fi
 
 
 def build_rfm_scatter(points: pl.DataFrame, density: pl.DataFrame, x: str, y: str, titles: dict[str, str],
-                      members: set[str] | None = None, total: int | None = None) -> go.Figure:
+                      members: set[str] | None = None, total: int | None = None, log_axes: tuple[str, ...] = (),
+                      shape: dict | None = None) -> go.Figure:
     """Customers on two RFM axes, one colour per segment, marker size by F score; with many customers
     a density layer (customers per cell) under a sample of points. Box or lasso selects (the page
-    evaluates the drawn shape on every customer, not only on the drawn points)."""
+    evaluates the drawn shape on every customer, not only on the drawn points). ``log_axes``: columns
+    drawn on a log axis (no density layer then); ``shape``: the current selection's box or lasso
+    (``{"box": [x0, x1, y0, y1]}`` or ``{"lasso": [(x, y), ...]}``, data values), outlined."""
     fig = go.Figure()
-    if not density.is_empty() and total is not None and total > points.height:
+    if not density.is_empty() and total is not None and total > points.height and not log_axes:
         xs, ys = sorted(set(density["x_mid"].to_list())), sorted(set(density["y_mid"].to_list()))
         cell = {(a, b): c for a, b, c in density.iter_rows()}
         fig.add_heatmap(x=xs, y=ys, z=[[cell.get((a, b)) for a in xs] for b in ys], colorscale="Greys", opacity=0.45,
@@ -538,10 +541,27 @@ def build_rfm_scatter(points: pl.DataFrame, density: pl.DataFrame, x: str, y: st
             hovertemplate=f"%{{customdata[0]}} · {name}<br>R%{{customdata[1]}} F%{{customdata[2]}} M%{{customdata[3]}}"
                           f"<br>{titles[x]}: %{{x:,}}<br>{titles[y]}: %{{y:,}}<extra></extra>",
         )
-    shown = f" (a sample of {points.height:,} of {total:,} over their density)" if total and total > points.height else ""
+    if shape:
+        _outline(fig, shape)
+    sample = f"a sample of {points.height:,} of {total:,}" if total and total > points.height else ""
+    shown = f" ({sample}{'' if log_axes or not sample else ' over their density'})" if sample else ""
     money = {"tickprefix": CURRENCY_SYMBOL, "tickformat": "~s"}
+
+    def axis(column: str) -> dict:
+        log = {"type": "log"} if column in log_axes else {}
+        return {"title": titles[column] + (" (log scale)" if log else ""), **(money if column == "monetary" else {}), **log}
+
     fig.update_layout(title=f"Customers by {titles[x].lower()} and {titles[y].lower()}{shown}", dragmode="select",
-                      xaxis={"title": titles[x], **(money if x == "monetary" else {})},
-                      yaxis={"title": titles[y], **(money if y == "monetary" else {})},
-                      **{**_LAYOUT, "height": 480, "hovermode": "closest"})
+                      xaxis=axis(x), yaxis=axis(y), **{**_LAYOUT, "height": 480, "hovermode": "closest"})
     return fig
+
+
+def _outline(fig: go.Figure, shape: dict) -> None:
+    """Draw the selection's box or lasso as a dashed outline (data values, also on a log axis)."""
+    line = {"color": "#0f172a", "width": 1.5, "dash": "dash"}
+    if shape.get("box"):
+        x0, x1, y0, y1 = shape["box"]
+        fig.add_shape(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, line=line, layer="above")
+    elif shape.get("lasso"):
+        path = "M" + "L".join(f"{a},{b}" for a, b in shape["lasso"]) + "Z"
+        fig.add_shape(type="path", path=path, line=line, layer="above")

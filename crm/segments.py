@@ -525,13 +525,17 @@ def delete_segment(store: Store, name: str) -> None:
 def shape_rule(selection: Mapping[str, Any], base: SegmentRule, x: str, y: str) -> SegmentRule | None:
     """The rule of a box or lasso drawn on the scatter (Streamlit's plotly selection state:
     ``box`` = [{"x": [x0, x1], "y": [y0, y1]}], ``lasso`` = [{"x": [...], "y": [...]}]); the last
-    shape drawn wins. None when there is no shape."""
+    shape drawn wins. Plotly reports data values, also on a log axis (checked in Chromium with
+    plotly.js 3). None when there is no usable shape."""
     lassos = [s for s in selection.get("lasso") or [] if len(s.get("x") or []) >= 3]
     boxes = [s for s in selection.get("box") or [] if len(s.get("x") or []) == 2 and len(s.get("y") or []) == 2]
-    if lassos:
-        shape = lassos[-1]
-        return base.with_conditions(x=x, y=y, lasso=list(zip(shape["x"], shape["y"], strict=True)))
-    if boxes:
-        shape = boxes[-1]
-        return base.with_conditions(x=x, y=y, box=[*shape["x"], *shape["y"]])
+    try:
+        if lassos:
+            shape = lassos[-1]
+            return base.with_conditions(x=x, y=y, lasso=list(zip(shape["x"], shape["y"], strict=True)))
+        if boxes:
+            shape = boxes[-1]
+            return base.with_conditions(x=x, y=y, box=[*shape["x"], *shape["y"]])
+    except (SegmentRuleError, TypeError, ValueError):
+        return None  # not numbers (a date axis, say): nothing to select
     return None

@@ -69,10 +69,14 @@ with a:
     x = page_choice("x", "Across", tuple(AXES), "recency_days", "seg_x", AXES)
 with b:
     y = page_choice("y", "Up", tuple(AXES), "monetary", "seg_y", AXES)
+log_axes = ("monetary",) if st.toggle("Revenue on a log scale", value=True, key="seg_log",
+                                      help="Revenue is skewed: a log scale spreads the many small spenders out.") else ()
 members = set(segments.member_ids(ctx.frames, rule_text).to_list()) if rule_text else None
+outline = ({"box": current.box} if current.box else {"lasso": current.lasso}) if current and (current.x, current.y) == (
+    x, y) and (current.box or current.lasso) else None
 figure = build_rfm_scatter(segments.scatter_points(scored), segments.density(scored, x, y), x, y, AXES, members,
-                           scored.height)
-event = st.plotly_chart(figure, key=view_key("seg_scatter", x, y, rule_text), on_select="rerun",
+                           scored.height, log_axes=log_axes, shape=outline)
+event = st.plotly_chart(figure, key=view_key("seg_scatter", x, y, log_axes, rule_text), on_select="rerun",
                         selection_mode=("box", "lasso"))
 apply_rule_event(event, "scatter", lambda sel: segments.shape_rule(sel, base, x, y), period)
 st.caption("Drag a box (or pick the lasso in the chart's toolbar and draw around customers): every customer inside "

@@ -82,13 +82,13 @@ def saved_segments_panel(ctx: PageContext, current: SegmentRule | None) -> None:
                 st.error(str(exc), icon=":material/error:")
     if current is None:
         st.caption("Select customers on a chart above to save them as a segment.")
-    saved = segments.list_saved(store)
-    if saved.is_empty():
+    listed = segments.list_saved(store)
+    if listed.is_empty():
         st.info("No saved segments yet.", icon=":material/bookmarks:")
         return
-    st.dataframe(saved.select("name", "description", "updated_at"), hide_index=True, key="seg_saved_table",
+    st.dataframe(listed.select("name", "description", "updated_at"), hide_index=True, key="seg_saved_table",
                  column_config={"updated_at": st.column_config.DatetimeColumn("Saved", format="YYYY-MM-DD HH:mm")})
-    names = saved["name"].to_list()
+    names = listed["name"].to_list()
     a, b, c, d = st.columns([3, 1, 3, 1], vertical_alignment="bottom")
     chosen = a.selectbox("Saved segment", names, key="seg_saved_pick")
     if b.button("Open", key="seg_saved_open", icon=":material/open_in_new:"):

@@ -18,6 +18,8 @@ from tests.app.conftest import APP, open_page
 
 Q2 = {"from": "2026-04-01", "to": "2026-06-30"}
 PERIOD = Period(date(2026, 4, 1), date(2026, 6, 30))
+SCATTER = view_key("seg_scatter", "recency_days", "monetary", ("monetary",), "")
+"""The scatter's widget key on the default view (revenue on a log scale, no segment yet)."""
 
 
 def open_here(query: dict) -> AppTest:
@@ -58,7 +60,7 @@ def test_a_box_on_the_scatter_selects_customers_for_the_grid_the_url_and_the_fun
     # the box: ordered within the last 60 days and spent 2,000 to 20,000 in the year (edges included)
     inside = scores.filter(pl.col("recency_days").is_between(0, 60) & pl.col("monetary").is_between(2000, 20000))
     assert 0 < inside.height < scores.height
-    at.session_state[view_key("seg_scatter", "recency_days", "monetary", "")] = box_event(60, 0, 20000, 2000)
+    at.session_state[SCATTER] = box_event(60, 0, 20000, 2000)  # data values, also on the log axis
     at.run()
     assert not at.exception, at.exception
     assert heading(at).startswith(f"Selected customers · {inside.height:,} ·")
@@ -79,7 +81,7 @@ def test_a_box_on_the_scatter_selects_customers_for_the_grid_the_url_and_the_fun
 
 def test_a_saved_segment_opens_again_with_the_same_customers(app_store):
     at = open_here(Q2)
-    at.session_state[view_key("seg_scatter", "recency_days", "monetary", "")] = box_event(0, 30, 0, 1e9)
+    at.session_state[SCATTER] = box_event(0, 30, 0, 1e9)
     at.run()
     selected = heading(at)
     at.text_input(key="seg_save_name").input("  Recent buyers  ")

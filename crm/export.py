@@ -150,6 +150,8 @@ def write_export(frame: pl.DataFrame, fmt: ExportFormat, manifest: Manifest, out
         raise ValueError(f"unknown export format {fmt!r}; one of {', '.join(FORMATS)}")
     out.parent.mkdir(parents=True, exist_ok=True)
     staged = out.with_name(f".{out.name}.partial")
+    side = manifest_path(out) if fmt != "xlsx" else None
+    side_staged = side.with_name(f".{side.name}.partial") if side else None
     try:
         if fmt == "parquet":
             frame.write_parquet(staged, metadata={MANIFEST_KEY: manifest.to_json()})
@@ -159,17 +161,18 @@ def write_export(frame: pl.DataFrame, fmt: ExportFormat, manifest: Manifest, out
                 frame.write_csv(handle, datetime_format="%Y-%m-%d %H:%M:%S")
         else:
             staged.write_bytes(export_bytes(frame, fmt, manifest))
-        written = [out]
-        if fmt != "xlsx":
-            side = manifest_path(out)
-            side_staged = side.with_name(f".{side.name}.partial")
+        if side_staged is not None:
             side_staged.write_text(manifest.to_json(), encoding="utf-8")
-            side_staged.replace(side)
-            written.append(side)
+        # both files are complete: the data first (if that fails, the previous export and its
+        # manifest stay as they were), then its manifest
         staged.replace(out)
+        if side is not None and side_staged is not None:
+            side_staged.replace(side)
     finally:
         staged.unlink(missing_ok=True)
-    return written
+        if side_staged is not None:
+            side_staged.unlink(missing_ok=True)
+    return [out] if side is None else [out, side]
 
 
 def read_back(data: bytes, fmt: ExportFormat) -> pl.DataFrame:

@@ -83,16 +83,21 @@ _NUMBER_OPS = {
 def _condition(column: str, dtype: pl.DataType, model: dict[str, Any]) -> pl.Expr:
     kind, op = model.get("filterType"), model.get("type")
     col = pl.col(column)
+    # AG Grid: a text cell of spaces only is blank (it trims), a NaN number is blank
+    blank = (col.is_null() | (col.cast(pl.String).str.strip_chars() == "")) if kind == "text" else (
+        col.is_null() | (col.cast(pl.Float64).is_nan() if dtype.is_numeric() else pl.lit(False)))
     if op == "blank":
-        return col.is_null() | (col.cast(pl.String) == "") if kind == "text" else col.is_null()
+        return blank.fill_null(True)
     if op == "notBlank":
-        return col.is_not_null() & (col.cast(pl.String) != "") if kind == "text" else col.is_not_null()
+        return ~blank.fill_null(True)
     if kind == "number" and op in _NUMBER_OPS:
         value, to = model.get("filter"), model.get("filterTo")
         if value is None or (op == "inRange" and to is None):
             return pl.lit(True)  # AG Grid ignores a condition without its number
-        # a blank cell matches no number condition (AG Grid's includeBlanksIn* options default to false)
-        return col.is_not_null() & _NUMBER_OPS[op](col.cast(pl.Float64), float(value), None if to is None else float(to))
+        # a blank (or NaN) cell matches no number condition (AG Grid's includeBlanksIn* options default to false)
+        number = col.cast(pl.Float64)
+        return (number.is_not_null() & number.is_not_nan()
+                & _NUMBER_OPS[op](number, float(value), None if to is None else float(to))).fill_null(False)
     if kind == "text" and op in ("equals", "notEqual", "contains", "notContains", "startsWith", "endsWith"):
         needle = str(model.get("filter") or "").lower()
         if not needle:

@@ -88,8 +88,6 @@ class SegmentRule:
             raise SegmentRuleError("a box is four finite numbers: x0, x1, y0, y1")
         if self.lasso and (len(self.lasso) < 3 or not all(math.isfinite(v) for p in self.lasso for v in p)):
             raise SegmentRuleError("a lasso is a polygon of at least three finite (x, y) points")
-        if self.moved_from and self.since is None:
-            raise SegmentRuleError("'from' (the earlier segment) needs 'since', the earlier day")
         bad_scope = [dim for dim, _ in self.scope if dim not in DIMENSIONS]
         if bad_scope:
             raise SegmentRuleError(f"unknown scope dimension(s) {', '.join(bad_scope)}; known: {', '.join(DIMENSIONS)}")
@@ -131,7 +129,8 @@ class SegmentRule:
         return cls.create(as_of=filters.period.end, scope=scope, **conditions)
 
     def with_conditions(self, **conditions: Any) -> SegmentRule:
-        """The same date and scope with other conditions."""
+        """The same date and scope with other conditions (a movement without ``since`` is measured
+        from the previous period's end, see ``dated``)."""
         return SegmentRule.create(as_of=self.as_of, scope=dict(self.scope), **conditions)
 
     def undated(self) -> SegmentRule:

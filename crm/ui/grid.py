@@ -105,9 +105,9 @@ def explorer_grid(frame: pl.DataFrame, key: str, limit: int = 5_000, height: int
     what the user sees (and, past ``limit``, the rows the browser was not sent, filtered alike)."""
     if frame.is_empty():
         return GridView(frame, frame)
-    shown = frame.head(limit)
+    shown = display_frame(frame.head(limit))  # dates as text: text filters, as apply_grid_state reads them
     response = AgGrid(
-        display_frame(shown),
+        shown,
         gridOptions=build_grid_options(shown, selectable=True),
         height=height,
         key=key,

@@ -111,3 +111,21 @@ def test_a_broken_segment_in_the_link_is_ignored_with_a_notice(app_store):
     at.switch_page("pages/segments.py").run()
     assert heading(at).startswith("All scored customers")
     assert "seg" not in at.query_params
+
+
+def test_the_movement_picker_selects_the_customers_of_one_matrix_cell(app_store):
+    at = open_here(Q2)
+    frames = load_frames(app_store)
+    before_day = PERIOD.previous().end  # 31 March: the previous 91-day period ends the day before 1 April
+    now = rfm.rfm_scores(frames.narrow(Filters.create(PERIOD)), PERIOD)
+    before = rfm.rfm_scores(frames.narrow(Filters.create(PERIOD)), Period(before_day, before_day))
+    moved = now.join(before.select("customer_id", was="segment"), on="customer_id").filter(
+        (pl.col("was") == "Champions") & (pl.col("segment") == "Loyal"))
+    assert moved.height > 0
+    at.selectbox(key="seg_move_from").set_value("Champions")
+    at.selectbox(key="seg_move_to").set_value("Loyal")
+    at.button(key="seg_move_apply").click().run()
+    assert not at.exception, at.exception
+    assert heading(at).startswith(f"Selected customers · {moved.height:,} ·")
+    rule = segments.SegmentRule.from_json(at.query_params["seg"])
+    assert (rule.moved_from, rule.segments, rule.since) == (("Champions",), ("Loyal",), before_day)

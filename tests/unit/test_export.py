@@ -1,15 +1,26 @@
-"""Exports: exactly the rows given, round-tripping through CSV and XLSX, with a manifest and a telling name."""
+"""Exports: exactly the rows given, round-tripping through CSV, XLSX and Parquet, with a manifest and a telling
+name; files written all-or-nothing."""
 
 from __future__ import annotations
 
 import io
+import json
 from datetime import date, datetime
+from pathlib import Path
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from crm.export import build_manifest, export_bytes, export_filename, read_back
+from crm.export import (
+    build_manifest,
+    export_bytes,
+    export_filename,
+    manifest_path,
+    read_back,
+    read_manifest,
+    write_export,
+)
 from crm.filters import Filters, Period
 from crm.grid import build_grid_options
 
@@ -57,8 +68,6 @@ def test_xlsx_carries_the_manifest_sheet():
 
 
 def test_manifest_json_names_filters_and_rows():
-    import json
-
     data = json.loads(MANIFEST.to_json())
     assert data["rows"] == 3 and data["filters"]["from"] == ["2026-04-01"]
     assert data["filters"]["select"] == ["owner:Zoë O'Neil", "step:3"]
@@ -73,3 +82,137 @@ def test_grid_options_type_the_columns():
     assert all(c["floatingFilter"] for c in cols.values())
     assert options["rowSelection"]["mode"] == "multiRow"
     assert "rowSelection" not in build_grid_options(FRAME, selectable=False)
+
+
+# --- Parquet ------------------------------------------------------------------------------------------
+
+TYPED = FRAME.with_columns(
+    day=pl.Series([date(2026, 4, 2), None, date(2026, 6, 30)], dtype=pl.Date),
+    r=pl.Series([5, 1, None], dtype=pl.Int8),
+    won=pl.Series([True, False, None], dtype=pl.Boolean),
+    tags=pl.Series([["a", "b"], [], None], dtype=pl.List(pl.String)),
+    closed_at=pl.Series([datetime(2026, 5, 1, 8, 0, 0, 123000), None, None], dtype=pl.Datetime("ms")),
+)
+
+
+def test_parquet_round_trip_keeps_values_and_types():
+    back = read_back(export_bytes(TYPED, "parquet", MANIFEST), "parquet")
+    assert_frame_equal(back, TYPED)  # no casts: Int8, Date, ms timestamps, lists come back as they were
+    assert back.schema == TYPED.schema
+
+
+def test_parquet_carries_the_manifest_in_its_metadata():
+    manifest = read_manifest(export_bytes(TYPED, "parquet", MANIFEST), "parquet")
+    assert manifest == json.loads(MANIFEST.to_json())
+    assert (manifest["rows"], manifest["data_version"], manifest["selection_rule"]) == (3, 7, "cohort funnel step 3")
+    assert manifest["exported_at"] == "2026-07-01 12:00:00"
+    assert manifest["filters"]["region"] == ["Asia Pacific", "Europe"]
+
+
+def test_read_manifest_of_an_xlsx_export():
+    fields = read_manifest(export_bytes(FRAME, "xlsx", MANIFEST), "xlsx")
+    assert (fields["title"], fields["rows"], fields["data version"]) == ("Deals", "3", "7")
+    assert fields["filter select"] == "owner:Zoë O'Neil, step:3"
+
+
+def test_a_csv_keeps_its_manifest_beside_it():
+    with pytest.raises(ValueError, match="beside it"):
+        read_manifest(export_bytes(FRAME, "csv", MANIFEST), "csv")
+
+
+def test_an_unknown_format_is_an_error():
+    with pytest.raises(ValueError, match="unknown export format 'json'"):
+        export_bytes(FRAME, "json", MANIFEST)  # type: ignore[arg-type]
+
+
+# --- writing files --------------------------------------------------------------------------------------
+
+
+def files_in(folder: Path) -> list[str]:
+    """Every file under ``folder``, hidden ones included, relative and sorted."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def test_write_csv_puts_the_manifest_beside_it(tmp_path):
+    out = tmp_path / "deals.csv"
+    written = write_export(FRAME, "csv", MANIFEST, out)
+    assert written == [out, tmp_path / "deals.csv.manifest.json"] and manifest_path(out) == written[1]
+    assert out.read_bytes() == export_bytes(FRAME, "csv", MANIFEST)  # the same bytes as the download
+    assert json.loads(written[1].read_text(encoding="utf-8")) == json.loads(MANIFEST.to_json())
+    assert files_in(tmp_path) == ["deals.csv", "deals.csv.manifest.json"]  # no .partial left
+
+
+def test_write_parquet_puts_the_manifest_inside_and_beside_it(tmp_path):
+    out = tmp_path / "exports" / "2026" / "deals.parquet"  # missing folders are created
+    written = write_export(TYPED, "parquet", MANIFEST, out)
+    assert written == [out, out.parent / "deals.parquet.manifest.json"]
+    assert_frame_equal(pl.read_parquet(out), TYPED)
+    assert read_manifest(out.read_bytes(), "parquet") == json.loads(written[1].read_text(encoding="utf-8"))
+    assert files_in(tmp_path) == ["exports/2026/deals.parquet", "exports/2026/deals.parquet.manifest.json"]
+
+
+def test_write_xlsx_keeps_the_manifest_inside_only(tmp_path):
+    out = tmp_path / "deals.xlsx"
+    assert write_export(FRAME, "xlsx", MANIFEST, out) == [out]
+    assert read_manifest(out.read_bytes(), "xlsx")["rows"] == "3"
+    back = read_back(out.read_bytes(), "xlsx").with_columns(pl.col("created_at").cast(pl.Datetime("us")))
+    assert_frame_equal(back, FRAME)
+    assert files_in(tmp_path) == ["deals.xlsx"]
+
+
+def test_write_an_unknown_format_writes_nothing(tmp_path):
+    with pytest.raises(ValueError, match="unknown export format 'json'"):
+        write_export(FRAME, "json", MANIFEST, tmp_path / "out" / "deals.json")  # type: ignore[arg-type]
+    assert files_in(tmp_path) == [] and not (tmp_path / "out").exists()
+
+
+def test_a_failed_csv_write_leaves_the_previous_export_alone(tmp_path):
+    out = tmp_path / "deals.csv"
+    out.write_text("the previous export")
+    with pytest.raises(pl.exceptions.ComputeError, match="nested data"):
+        write_export(TYPED, "csv", MANIFEST, out)  # a list column cannot be CSV
+    assert out.read_text() == "the previous export"
+    assert files_in(tmp_path) == ["deals.csv"]  # no manifest, no .partial
+
+
+def test_a_write_that_dies_half_way_leaves_no_file(tmp_path, monkeypatch):
+    def half_then_fail(self, file, **kwargs):
+        Path(file).write_bytes(b"PAR1 half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", half_then_fail)
+    out = tmp_path / "deals.parquet"
+    with pytest.raises(OSError, match="No space left"):
+        write_export(TYPED, "parquet", MANIFEST, out)
+    assert files_in(tmp_path) == []
+
+
+def test_a_manifest_write_that_dies_half_way_leaves_no_file(tmp_path, monkeypatch):
+    def half_then_fail(self, data, encoding=None, errors=None, newline=None):
+        with open(self, "w", encoding=encoding) as handle:
+            handle.write(data[:10])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", half_then_fail)
+    out = tmp_path / "deals.csv"
+    with pytest.raises(OSError, match="No space left"):
+        write_export(FRAME, "csv", MANIFEST, out)
+    assert files_in(tmp_path) == []
+
+
+def test_a_failed_rename_keeps_the_previous_export_and_its_manifest_together(tmp_path, monkeypatch):
+    out = tmp_path / "deals.csv"
+    out.write_text("the previous export")
+    manifest_path(out).write_text('{"rows": 99}')
+    rename = Path.replace
+
+    def locked(self, target):
+        if Path(target) == out:
+            raise PermissionError(13, "The file is open in another program")
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "replace", locked)
+    with pytest.raises(PermissionError):
+        write_export(FRAME, "csv", MANIFEST, out)
+    assert out.read_text() == "the previous export"
+    assert manifest_path(out).read_text() == '{"rows": 99}'

@@ -118,3 +118,32 @@ def test_a_failing_write_leaves_postgresql_untouched(new_pg_url, request):
         store.replace_business_data({"customers": duplicate})
     assert store.read("customers", ["customer_id"])["customer_id"].to_list() == ["A"]
     assert store.data_version() == 1
+
+
+def test_segments_on_both_stores_and_saved_segments_on_postgresql(both_frames, new_pg_url, tmp_path, capsys):
+    from crm import segments
+
+    pg, lite = both_frames
+    rule = segments.SegmentRule.for_filters(Filters.create(Q2), tiers=["at risk"], moved_from=["Loyal", "At Risk"])
+    assert_frame_equal(segments.evaluate(pg, rule, Q2), segments.evaluate(lite, rule, Q2))
+    assert_frame_equal(build_report("rfm_transitions", pg, Filters.create(Q2)),
+                       build_report("rfm_transitions", lite, Filters.create(Q2)))
+
+    url = new_pg_url()
+    assert main(["--db", url, "init-demo", "--seed", "5", "--scale", "0.1", "--as-of", "2026-05-31"]) == 0
+    with Store(url) as store:
+        segments.save_segment(store, "Lapsing", segments.SegmentRule.create(tiers=["at risk", "potential"]))
+        segments.rename_segment(store, "Lapsing", "Lapsing customers")
+        assert segments.list_saved(store)["name"].to_list() == ["Lapsing customers"]
+    out = tmp_path / "lapsing.parquet"
+    assert main(["--db", url, "export", "segment", "--name", "Lapsing customers", "--format", "parquet",
+                 "--out", str(out)]) == 0
+    exported = pl.read_parquet(out)
+    with Store(url) as store:
+        frames = load_frames(store)
+        scores = segments.scores(frames, segments.SegmentRule(), frames.last_event_date())
+        segments.delete_segment(store, "Lapsing customers")
+        assert segments.list_saved(store).is_empty()
+    expected = scores.filter(pl.col("tier").is_in(["at risk", "potential"]))["customer_id"].sort()
+    assert exported["customer_id"].sort().to_list() == expected.to_list()
+    assert json.loads((tmp_path / "lapsing.parquet.manifest.json").read_text())["rows"] == exported.height

@@ -52,7 +52,7 @@ with left:
     st.caption("Drag a box over bars to select their customers.")
 with right:
     columns = [by, "customers", "revenue_share", "avg_recency_days", "avg_frequency", "avg_monetary"]
-    st.dataframe(summary.select(columns + (["action"] if by == "tier" else [])), hide_index=True, key=f"seg_table_{by}",
+    st.dataframe(summary.select([*columns, "action"]), hide_index=True, key=f"seg_table_{by}",
                  column_config={
                      by: st.column_config.TextColumn("RFM segment" if by == "segment" else "Tier"),
                      "customers": st.column_config.NumberColumn("Customers", format="localized"),

@@ -131,7 +131,8 @@ def rfm_scores(ds: Dataset, period: Period, window_days: int = RFM_WINDOW_DAYS) 
 
 def segment_summary(scores: pl.DataFrame, by: str = "segment") -> pl.DataFrame:
     """Per segment (or tier): customers, revenue and its share, average recency, frequency and
-    monetary; in rule order, with the tier's suggested action when ``by="tier"``."""
+    monetary, and what to do: the tier's suggested action; for a segment, that of ``main_tier``,
+    the tier most of its customers are in. In rule order."""
     rules = SEGMENT_RULES if by == "segment" else TIER_RULES
     order = [r.name for r in rules] + [OTHER_SEGMENT if by == "segment" else OTHER_TIER]
     total = float(scores["monetary"].sum()) if scores.height else 0.0
@@ -144,6 +145,17 @@ def segment_summary(scores: pl.DataFrame, by: str = "segment") -> pl.DataFrame:
     ).with_columns(revenue_share=pl.when(pl.lit(total) > 0).then(pl.col("revenue") / total))
     out = pl.DataFrame({by: order, "_order": list(range(len(order)))}).join(summary, on=by, how="inner").sort("_order")
     out = out.drop("_order").with_columns(pl.col("revenue").round(2))
-    if by == "tier":
-        out = out.with_columns(action=pl.col("tier").replace_strict(TIER_ACTIONS, return_dtype=pl.String))
-    return out
+    if by == "segment":
+        # what to do with a segment: the action of the tier most of its customers are in (ties: the
+        # tier first in TIER_RULES)
+        tier_rank = {name: i for i, name in enumerate([r.name for r in TIER_RULES] + [OTHER_TIER])}
+        main = (
+            scores.group_by("segment", "tier").agg(n=pl.len())
+            .with_columns(rank=pl.col("tier").replace_strict(tier_rank, return_dtype=pl.Int64))
+            .sort(["segment", "n", "rank"], descending=[False, True, False])
+            .group_by("segment", maintain_order=True).first()
+            .select("segment", main_tier="tier")
+        )
+        out = out.join(main, on="segment", how="left", maintain_order="left")
+        return out.with_columns(action=pl.col("main_tier").replace_strict(TIER_ACTIONS, return_dtype=pl.String))
+    return out.with_columns(action=pl.col("tier").replace_strict(TIER_ACTIONS, return_dtype=pl.String))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import polars as pl
 import pytest
 
 from crm.dataset import frames_from_rows
@@ -70,3 +71,19 @@ def test_segment_and_tier_summaries(scores):
     tiers = rfm.segment_summary(scores, by="tier")
     assert tiers["tier"].to_list() == ["high value", "potential", "at risk", "others"]
     assert tiers.filter(tier="at risk")["action"][0].startswith("Escalate to a service lead")
+
+
+def test_a_segment_takes_the_action_of_the_tier_most_of_its_customers_are_in(scores):
+    by_segment = rfm.segment_summary(scores)
+    # Champions: A and B both high value; Loyal: D is potential; Potential Loyalist: F is others; Lost: C at risk
+    assert dict(by_segment.select("segment", "main_tier").rows()) == {
+        "Champions": "high value", "Loyal": "potential", "Potential Loyalist": "others", "Lost": "at risk"}
+    assert by_segment.filter(segment="Lost")["action"][0] == rfm.TIER_ACTIONS["at risk"]
+
+
+def test_a_tie_between_tiers_goes_to_the_tier_listed_first():
+    # two "Loyal" customers, one per tier; TIER_RULES go high value, new, potential, at risk, then
+    # "others" last, so potential wins
+    scores = pl.DataFrame({"customer_id": ["X", "Y"], "recency_days": [10, 20], "frequency": [3, 3],
+                           "monetary": [100.0, 100.0], "segment": ["Loyal", "Loyal"], "tier": ["others", "potential"]})
+    assert rfm.segment_summary(scores)["main_tier"].to_list() == ["potential"]

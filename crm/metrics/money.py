@@ -17,5 +17,8 @@ def cents(expr: pl.Expr) -> pl.Expr:
 
 
 def cents_sum(expr: pl.Expr) -> pl.Expr:
-    """Σ of money values in currency units, exact: each rounded to whole cents, summed as integers."""
-    return cents(expr).sum() / 100
+    """Σ of money values in currency units, exact: each rounded to whole cents, summed as integers,
+    then the float nearest to that many cents / 100. (Polars turns a division by a constant into a
+    multiplication by its reciprocal, one unit in the last place off for about one total in eight,
+    e.g. 352,520 cents -> 3525.2000000000003, pola-rs/polars#23741; a decimal division is exact.)"""
+    return (cents(expr).sum().cast(pl.Decimal(38, 2)) / 100).cast(pl.Float64)

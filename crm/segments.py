@@ -73,6 +73,9 @@ class SegmentRule:
     """x0, x1, y0, y1 (inclusive; on the ``x`` and ``y`` axes)."""
     lasso: tuple[tuple[float, float], ...] = ()
     """The polygon's corners (x, y) on the ``x`` and ``y`` axes."""
+    log: tuple[str, ...] = ()
+    """The lasso's axes drawn on a log scale: its edges are straight in log10 there, so the
+    polygon is tested in log10 of those columns (a box is the same on either scale)."""
 
     def __post_init__(self) -> None:
         unknown = [s for s in (*self.segments, *self.moved_from) if s not in (*SEGMENT_NAMES, NOT_SCORED)]
@@ -88,6 +91,11 @@ class SegmentRule:
             raise SegmentRuleError("a box is four finite numbers: x0, x1, y0, y1")
         if self.lasso and (len(self.lasso) < 3 or not all(math.isfinite(v) for p in self.lasso for v in p)):
             raise SegmentRuleError("a lasso is a polygon of at least three finite (x, y) points")
+        if any(axis not in (self.x, self.y) for axis in self.log):
+            raise SegmentRuleError("log names the lasso's axes drawn on a log scale (x or y)")
+        for axis, index in ((self.x, 0), (self.y, 1)):
+            if axis in self.log and any(p[index] <= 0 for p in self.lasso):
+                raise SegmentRuleError(f"a lasso on a log-scale {axis} axis has corners above 0")
         bad_scope = [dim for dim, _ in self.scope if dim not in DIMENSIONS]
         if bad_scope:
             raise SegmentRuleError(f"unknown scope dimension(s) {', '.join(bad_scope)}; known: {', '.join(DIMENSIONS)}")
@@ -107,6 +115,7 @@ class SegmentRule:
         y: str = "",
         box: Sequence[float] | None = None,
         lasso: Sequence[Sequence[float]] = (),
+        log: Sequence[str] = (),
     ) -> SegmentRule:
         """A normalised rule (sorted names, rounded coordinates, a box with x0 ≤ x1 and y0 ≤ y1)."""
         normal_box = None
@@ -120,6 +129,7 @@ class SegmentRule:
             moved_from=tuple(sorted(set(moved_from))), since=since if moved_from else None,
             x=x if normal_box is not None or lasso else "", y=y if normal_box is not None or lasso else "",
             box=normal_box, lasso=tuple((_number(p[0]), _number(p[1])) for p in lasso),
+            log=tuple(sorted({a for a in log if a in (x, y)})) if lasso else (),
         )
 
     @classmethod
@@ -168,6 +178,8 @@ class SegmentRule:
             out["box"] = list(self.box)
         if self.lasso:
             out["lasso"] = [list(p) for p in self.lasso]
+        if self.log:
+            out["log"] = list(self.log)
         return out
 
     def to_json(self) -> str:
@@ -183,7 +195,7 @@ class SegmentRule:
             raise SegmentRuleError(f"a segment rule is a JSON object: {exc}") from None
         if not isinstance(data, dict):
             raise SegmentRuleError("a segment rule is a JSON object, e.g. {\"tiers\": [\"at risk\"]}")
-        known = {"as_of", "scope", "segments", "tiers", "from", "since", "x", "y", "box", "lasso"}
+        known = {"as_of", "scope", "segments", "tiers", "from", "since", "x", "y", "box", "lasso", "log"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise SegmentRuleError(f"unknown rule key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -215,7 +227,7 @@ class SegmentRule:
                 segments=names("segments"), tiers=names("tiers"), moved_from=names("from"), since=day("since"),
                 x=str(data.get("x", "")), y=str(data.get("y", "")),
                 box=None if box is None else [float(v) for v in box],
-                lasso=[(float(p[0]), float(p[1])) for p in lasso],
+                lasso=[(float(p[0]), float(p[1])) for p in lasso], log=names("log"),
             )
         except (TypeError, ValueError, IndexError) as exc:
             if isinstance(exc, SegmentRuleError):
@@ -238,7 +250,8 @@ class SegmentRule:
             parts.append(f"box {AXES[self.x].lower()} {_axis_value(self.x, x0)}–{_axis_value(self.x, x1)}, "
                          f"{AXES[self.y].lower()} {_axis_value(self.y, y0)}–{_axis_value(self.y, y1)}")
         if self.lasso:
-            parts.append(f"lasso on {AXES[self.x].lower()} × {AXES[self.y].lower()} ({len(self.lasso)} corners)")
+            scale = f", {' and '.join(self.log)} on a log scale" if self.log else ""
+            parts.append(f"lasso on {AXES[self.x].lower()} × {AXES[self.y].lower()} ({len(self.lasso)} corners{scale})")
         if self.is_empty():
             parts.append("every scored customer")
         return " · ".join(parts)
@@ -266,11 +279,18 @@ def scores(frames: Frames, rule: SegmentRule, as_of: date) -> pl.DataFrame:
     return frames.memo(key, lambda: rfm.rfm_scores(frames.narrow(scope_filters(rule, as_of)), Period(as_of, as_of)))
 
 
-def _inside(polygon: tuple[tuple[float, float], ...], x: str, y: str) -> pl.Expr:
-    """Even-odd (ray casting) point-in-polygon test of columns ``x`` and ``y``, vectorised."""
+def _inside(polygon: tuple[tuple[float, float], ...], x: str, y: str, log: tuple[str, ...] = ()) -> pl.Expr:
+    """Even-odd (ray casting) point-in-polygon test of columns ``x`` and ``y``, vectorised; an axis
+    in ``log`` is tested in log10 (the polygon's edges are straight there), values ≤ 0 outside."""
     px, py = pl.col(x).cast(pl.Float64), pl.col(y).cast(pl.Float64)
-    crossings: pl.Expr = pl.lit(0, dtype=pl.Int32)
     corners = list(polygon)
+    if x in log:
+        px = pl.when(px > 0).then(px.log10())
+        corners = [(math.log10(a), b) for a, b in corners]
+    if y in log:
+        py = pl.when(py > 0).then(py.log10())
+        corners = [(a, math.log10(b)) for a, b in corners]
+    crossings: pl.Expr = pl.lit(0, dtype=pl.Int32)
     for (xi, yi), (xj, yj) in zip(corners, corners[1:] + corners[:1], strict=True):
         if yi == yj:
             continue  # a horizontal edge is never crossed by a horizontal ray
@@ -295,7 +315,7 @@ def rule_expr(rule: SegmentRule) -> pl.Expr:
     if rule.lasso:
         xs, ys = [p[0] for p in rule.lasso], [p[1] for p in rule.lasso]
         expr = (expr & pl.col(rule.x).is_between(min(xs), max(xs)) & pl.col(rule.y).is_between(min(ys), max(ys))
-                & _inside(rule.lasso, rule.x, rule.y))
+                & _inside(rule.lasso, rule.x, rule.y, rule.log).fill_null(False))
     return expr
 
 
@@ -521,17 +541,19 @@ def delete_segment(store: Store, name: str) -> None:
 # --- chart selections -> rules ------------------------------------------------------------------------
 
 
-def shape_rule(selection: Mapping[str, Any], base: SegmentRule, x: str, y: str) -> SegmentRule | None:
+def shape_rule(selection: Mapping[str, Any], base: SegmentRule, x: str, y: str,
+               log: tuple[str, ...] = ()) -> SegmentRule | None:
     """The rule of a box or lasso drawn on the scatter (Streamlit's plotly selection state:
     ``box`` = [{"x": [x0, x1], "y": [y0, y1]}], ``lasso`` = [{"x": [...], "y": [...]}]); the last
     shape drawn wins. Plotly reports data values, also on a log axis (checked in Chromium with
-    plotly.js 3). None when there is no usable shape."""
+    plotly.js 3); ``log`` names the axes drawn on a log scale (a lasso's edges are straight in
+    log10 there). None when there is no usable shape."""
     lassos = [s for s in selection.get("lasso") or [] if len(s.get("x") or []) >= 3]
     boxes = [s for s in selection.get("box") or [] if len(s.get("x") or []) == 2 and len(s.get("y") or []) == 2]
     try:
         if lassos:
             shape = lassos[-1]
-            return base.with_conditions(x=x, y=y, lasso=list(zip(shape["x"], shape["y"], strict=True)))
+            return base.with_conditions(x=x, y=y, lasso=list(zip(shape["x"], shape["y"], strict=True)), log=log)
         if boxes:
             shape = boxes[-1]
             return base.with_conditions(x=x, y=y, box=[*shape["x"], *shape["y"]])

@@ -78,7 +78,7 @@ figure = build_rfm_scatter(segments.scatter_points(scored), segments.density(sco
                            scored.height, log_axes=log_axes, shape=outline)
 event = st.plotly_chart(figure, key=view_key("seg_scatter", x, y, log_axes, rule_text), on_select="rerun",
                         selection_mode=("box", "lasso"))
-apply_rule_event(event, "scatter", lambda sel: segments.shape_rule(sel, base, x, y), period)
+apply_rule_event(event, "scatter", lambda sel: segments.shape_rule(sel, base, x, y, log_axes), period)
 st.caption("Drag a box (or pick the lasso in the chart's toolbar and draw around customers): every customer inside "
            "the shape is selected, also those the chart does not draw. The selection filters every page.")
 

@@ -51,11 +51,6 @@ customers who ordered lately with middling revenue, more than one grid page of t
 LASSO = ((0.03, 0.30), (0.25, 0.10), (0.45, 0.50), (0.30, 0.90), (0.10, 0.97), (0.02, 0.70))
 """The lasso's corners, as fractions of the plot area: a hexagon over the busy left part (either scale)."""
 
-LOG_LASSO_BUG = pytest.mark.xfail(strict=True, reason=(
-    "app bug: on the log revenue axis the lasso is drawn (and outlined) with straight edges in log10 revenue, but "
-    "the rule keeps only its corners in revenue and crm.segments evaluates straight edges in linear revenue: "
-    "customers outside the drawn lasso are selected and some inside it are not. Remove this mark with the fix."))
-"""Strict: the test asserts the right behaviour; a fix makes it XPASS, which fails until the mark goes."""
 
 
 SCATTER = '[class*="st-key-seg_scatter_"]:not([data-stale="true"]) [data-testid="stPlotlyChart"]'
@@ -294,7 +289,7 @@ def test_a_box_on_the_scatter_selects_exactly_the_customers_inside_it_and_export
     assert_no_errors(page)
 
 
-@pytest.mark.parametrize("log", [False, pytest.param(True, marks=LOG_LASSO_BUG)], ids=["linear-revenue", "log-revenue"])
+@pytest.mark.parametrize("log", [False, True], ids=["linear-revenue", "log-revenue"])
 def test_a_lasso_on_the_scatter_selects_exactly_the_customers_inside_the_polygon(page, server, frames, log):
     everyone = scored(frames)
     area = open_segments(page, server, everyone, log)
@@ -308,6 +303,7 @@ def test_a_lasso_on_the_scatter_selects_exactly_the_customers_inside_the_polygon
     wait_for_query(page, "(params.get('seg') || '').includes('\"lasso\"')")
     rule = seg_rule(page)
     assert (rule["x"], rule["y"], rule["as_of"]) == (X, Y, AS_OF.isoformat()) and "box" not in rule, rule
+    assert rule.get("log", []) == ([Y] if log else [])  # edges straight in log10 revenue where drawn so
 
     # The polygon in the URL is the one the mouse drew: every corner of it lies on the drawn path, and every
     # drawn corner has a corner of it nearby.

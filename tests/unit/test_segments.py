@@ -307,6 +307,22 @@ def test_rule_expr_lasso_on_a_triangle():
     assert rows_of(points, rule) == ["p", "q", "s"]
 
 
+def test_a_lasso_drawn_on_a_log_revenue_axis_has_straight_edges_in_log10():
+    # triangle (0, 10), (100, 10), (0, 10,000) in (recency, revenue). Its long edge from (100, 10) to
+    # (0, 10,000): straight in log10 revenue (1 -> 4) it is at x = 100 - (log10(y) - 1) x 100 / 3, i.e.
+    # x = 43.4 at y = 500 (log10 2.699); straight in revenue it is at x = 100 - (y - 10) / 9,990 x 100 = 95.1.
+    points = pl.DataFrame({"customer_id": ["near", "far", "zero"], "recency_days": [40, 80, 5],
+                           "monetary": [500.0, 500.0, 0.0]})
+    corners = [(0, 10), (100, 10), (0, 10_000)]
+    on_log = SegmentRule.create(x="recency_days", y="monetary", lasso=corners, log=["monetary"])
+    on_linear = SegmentRule.create(x="recency_days", y="monetary", lasso=corners)
+    assert rows_of(points, on_log) == ["near"]  # 80 > 43.4: outside; revenue 0 has no place on a log axis
+    assert rows_of(points, on_linear) == ["near", "far"]  # 40 and 80 < 95.1; 0 is below the triangle's base 10
+    assert SegmentRule.from_json(on_log.to_json()) == on_log and '"log":["monetary"]' in on_log.to_json()
+    with pytest.raises(SegmentRuleError, match="corners above 0"):
+        SegmentRule.create(x="recency_days", y="monetary", lasso=[(0, 0), (1, 5), (2, 5)], log=["monetary"])
+
+
 # --- evaluate and transitions on the hand-made store -------------------------------------------------
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import polars as pl
 import sqlalchemy as sa
 
@@ -280,24 +281,39 @@ def scores(frames: Frames, rule: SegmentRule, as_of: date) -> pl.DataFrame:
 
 
 def _inside(polygon: tuple[tuple[float, float], ...], x: str, y: str, log: tuple[str, ...] = ()) -> pl.Expr:
-    """Even-odd (ray casting) point-in-polygon test of columns ``x`` and ``y``, vectorised; an axis
-    in ``log`` is tested in log10 (the polygon's edges are straight there), values ≤ 0 outside."""
-    px, py = pl.col(x).cast(pl.Float64), pl.col(y).cast(pl.Float64)
-    corners = list(polygon)
+    """Even-odd (ray casting) point-in-polygon test of columns ``x`` and ``y``; an axis in ``log``
+    is tested in log10 (the polygon's edges are straight there), values ≤ 0 and nulls are outside.
+    In NumPy over the points inside the polygon's bounding box: each column is transformed once,
+    then every edge is a few vector operations (an expression per edge would redo them per edge)."""
+    corners = np.array(polygon, dtype=np.float64)
     if x in log:
-        px = pl.when(px > 0).then(px.log10())
-        corners = [(math.log10(a), b) for a, b in corners]
+        corners[:, 0] = np.log10(corners[:, 0])
     if y in log:
-        py = pl.when(py > 0).then(py.log10())
-        corners = [(a, math.log10(b)) for a, b in corners]
-    crossings: pl.Expr = pl.lit(0, dtype=pl.Int32)
-    for (xi, yi), (xj, yj) in zip(corners, corners[1:] + corners[:1], strict=True):
-        if yi == yj:
-            continue  # a horizontal edge is never crossed by a horizontal ray
-        straddles = (py < yi) != (py < yj)
-        crosses = px < (xj - xi) * (py - yi) / (yj - yi) + xi
-        crossings = crossings + (straddles & crosses).cast(pl.Int32)
-    return crossings % 2 == 1
+        corners[:, 1] = np.log10(corners[:, 1])
+    edges = [(a, b) for a, b in zip(corners, np.roll(corners, -1, axis=0), strict=True) if a[1] != b[1]]
+    (x_low, y_low), (x_high, y_high) = corners.min(axis=0), corners.max(axis=0)
+
+    def axis_values(series: pl.Series, on_log: bool) -> np.ndarray:
+        values = series.cast(pl.Float64).fill_null(np.nan).to_numpy()
+        if on_log:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                values = np.where(values > 0, np.log10(values), np.nan)
+        return values
+
+    def test(points: pl.Series) -> pl.Series:
+        px = axis_values(points.struct.field(x), x in log)
+        py = axis_values(points.struct.field(y), y in log)
+        candidates = np.flatnonzero((px >= x_low) & (px <= x_high) & (py >= y_low) & (py <= y_high))
+        cx, cy = px[candidates], py[candidates]
+        odd = np.zeros(candidates.size, dtype=bool)
+        for (xi, yi), (xj, yj) in edges:
+            straddles = (cy < yi) != (cy < yj)
+            odd ^= straddles & (cx < (xj - xi) * (cy - yi) / (yj - yi) + xi)
+        inside = np.zeros(px.size, dtype=bool)
+        inside[candidates] = odd
+        return pl.Series(inside)
+
+    return pl.struct(x, y).map_batches(test, return_dtype=pl.Boolean)
 
 
 def rule_expr(rule: SegmentRule) -> pl.Expr:
@@ -315,7 +331,7 @@ def rule_expr(rule: SegmentRule) -> pl.Expr:
     if rule.lasso:
         xs, ys = [p[0] for p in rule.lasso], [p[1] for p in rule.lasso]
         expr = (expr & pl.col(rule.x).is_between(min(xs), max(xs)) & pl.col(rule.y).is_between(min(ys), max(ys))
-                & _inside(rule.lasso, rule.x, rule.y, rule.log).fill_null(False))
+                & _inside(rule.lasso, rule.x, rule.y, rule.log))
     return expr
 
 

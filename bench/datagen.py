@@ -124,3 +124,110 @@ def load_or_generate_service(tickets: int = 5_000_000, surveys: int | None = 2_0
                                   "tables": list(frames), "rows": {k: v.height for k, v in frames.items()},
                                   "generated": GENERATED}))
     return frames, "generated", elapsed
+
+
+def segments_cache_dir(customers: int, orders: int, seed: int = SEED, as_of: date = AS_OF) -> Path:
+    """Where the Parquet files of one segments dataset live."""
+    return CACHE / f"segments-seed{seed}-customers{customers}-orders{orders}-{as_of.isoformat()}"
+
+
+ORDER_CHANNELS = ("web", "sales", "partner")
+
+
+def _segment_orders(rng: np.random.Generator, clock: demo._Clock, customers: pl.DataFrame, n_orders: int) -> pl.DataFrame:
+    """Exactly ``n_orders`` orders over ``customers``, drawn with numpy (not crm.demo's ``_orders``).
+
+    demo's generator builds Python lists of ids and 2.5 order items per order: at 20M orders that is
+    ~50M Python strings (several GB, minutes). This keeps its shape in vectorised form: each customer
+    buys during an activity spell from shortly after their creation, of exponential length (mean
+    1,100 / 700 / 420 days for Enterprise / Mid-Market / SMB), 18% come back for a second spell
+    after a gap; spells end at the data's end. The orders are shared out over the customers by a
+    multinomial draw ∝ (days in their spells x the segment's rate x a log-normal(0, 1) propensity), so
+    a few customers order very often and many rarely (some never); within the spells uniformly.
+    Amounts: the customer's log-normal ticket size (4,800 / 1,400 / 320) x log-normal(0, 0.5),
+    rounded to cents. Channel web / sales / partner 55 / 30 / 15%. Sorted by ordered_at, then customer.
+    """
+    n = customers.height
+    segment = customers["segment"].to_numpy()
+    seg_idx = np.select([segment == "Enterprise", segment == "Mid-Market"], [0, 1], 2)
+    created = customers["created_at"].to_numpy().astype("datetime64[us]")
+    end = clock.end64
+    day_us = 86_400_000_000
+    first = np.minimum(created + (rng.exponential(14, n) * day_us).astype("timedelta64[us]"), end)
+    life1 = rng.exponential(np.array([1100.0, 700.0, 420.0])[seg_idx])
+    comeback = rng.random(n) < 0.18
+    start2 = first + ((life1 + rng.exponential(150, n) + 60) * day_us).astype("timedelta64[us]")
+    life2 = np.where(comeback, rng.exponential(np.array([1100.0, 700.0, 420.0])[seg_idx]), 0.0)
+
+    def days_until_end(start: np.ndarray, life: np.ndarray) -> np.ndarray:
+        left = (end - np.minimum(start, end)).astype(np.float64) / day_us
+        return np.clip(np.minimum(life, left), 0.0, None)
+
+    len1, len2 = days_until_end(first, life1), days_until_end(start2, life2)
+    # a spell cut to nothing at the data's end still allows an order on its first day
+    len1 = np.where((len1 == 0) & (first < end), 1 / 24, len1)
+    weight = (len1 + len2) * np.array([0.050, 0.045, 0.035])[seg_idx] * rng.lognormal(0.0, 1.0, n)
+    counts = rng.multinomial(n_orders, weight / weight.sum())
+    cust = np.repeat(np.arange(n, dtype=np.int64), counts)
+    offset = rng.random(cust.size) * (len1 + len2)[cust]  # days into the customer's spells
+    in_first = offset < len1[cust]
+    base = np.where(in_first, first[cust], start2[cust])
+    offset = np.where(in_first, offset, offset - len1[cust])
+    ordered = (base + (offset * day_us).astype("timedelta64[us]")).astype("datetime64[s]").astype("datetime64[us]")
+    ordered = np.minimum(ordered, end - np.timedelta64(1, "s"))
+    del base, offset, in_first
+    ticket_size = np.array([4_800.0, 1_400.0, 320.0])[seg_idx] * rng.lognormal(0.0, 0.35, n)
+    amount = np.round(ticket_size[cust] * rng.lognormal(0.0, 0.5, cust.size), 2)
+    channel = rng.choice(len(ORDER_CHANNELS), size=cust.size, p=[0.55, 0.30, 0.15]).astype(np.uint8)
+    frame = pl.DataFrame({"_cust": cust, "ordered_at": ordered, "amount": amount, "_channel": channel})
+    del cust, ordered, amount, channel
+    frame = frame.sort("ordered_at", "_cust")
+    return frame.select(
+        order_id=pl.concat_str(pl.lit("O"), pl.int_range(1, pl.len() + 1).cast(pl.String).str.zfill(9)),
+        customer_id=customers["customer_id"].gather(frame["_cust"]),
+        ordered_at="ordered_at",
+        amount="amount",
+        channel=pl.col("_channel").replace_strict(dict(enumerate(ORDER_CHANNELS)), return_dtype=pl.String),
+    )
+
+
+def generate_segments(customers: int, orders: int, seed: int = SEED, as_of: date = AS_OF) -> dict[str, pl.DataFrame]:
+    """The tables the Segments and Churn pages read: crm.demo's customer generator (``customers``
+    of them) and ``orders`` orders from ``_segment_orders`` (numpy); every other business table
+    empty with its columns (order_items too: RFM and churn read orders only)."""
+    rng = np.random.default_rng(seed)
+    clock = demo._Clock(as_of, rng)
+    people = demo._customers(rng, clock, customers)
+    frames = {name: pl.DataFrame(schema=schema.polars_schema(name)) for name in schema.BUSINESS_TABLES}
+    frames.update({
+        "customers": people.drop("primary_product"),
+        "pipeline_stages": pl.DataFrame(list(demo.PIPELINE), schema=["stage", "position", "win_probability", "kind"],
+                                        orient="row"),
+        "orders": _segment_orders(rng, clock, people, orders),
+    })
+    return {name: demo._conform(name, frame) for name, frame in frames.items()}
+
+
+def load_or_generate_segments(customers: int = 2_000_000, orders: int = 20_000_000, regenerate: bool = False,
+                              seed: int = SEED, as_of: date = AS_OF) -> tuple[dict[str, pl.DataFrame], str, float]:
+    """The segments dataset (``generate_segments``), cached as Parquet like ``load_or_generate``."""
+    folder = segments_cache_dir(customers, orders, seed, as_of)
+    marker = folder / "spec.json"
+    started = time.perf_counter()
+    if marker.exists() and not regenerate:
+        names = json.loads(marker.read_text())["tables"]
+        frames = {name: pl.read_parquet(folder / f"{name}.parquet") for name in names}
+        for name, frame in frames.items():
+            if dict(frame.schema) != schema.polars_schema(name):
+                raise SystemExit(f"stale cache {folder}: {name} has other columns; rerun with --regenerate")
+        return frames, "cache", time.perf_counter() - started
+    frames = generate_segments(customers, orders, seed, as_of)
+    elapsed = time.perf_counter() - started
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    for name, frame in frames.items():
+        frame.write_parquet(folder / f"{name}.parquet", compression="zstd")
+    marker.write_text(json.dumps({"seed": seed, "customers": customers, "orders": orders, "as_of": as_of.isoformat(),
+                                  "tables": list(frames), "rows": {k: v.height for k, v in frames.items()}}))
+    return frames, "generated", elapsed

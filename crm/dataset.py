@@ -217,8 +217,9 @@ def enrich(raw: dict[str, pl.DataFrame], version: int = 0, settings: ServiceSett
     surveys = raw["survey_responses"].join(
         cust.select("customer_id", "region", "segment"), on="customer_id", how="left"
     )
-    # an integer key per customer: set operations (active customers, churn) on ints, not strings
-    keys = raw["orders"].select(pl.col("customer_id").unique(maintain_order=True)).with_row_index("customer_key")
+    # an integer key per customer, numbered in customer_id order: set operations (active customers,
+    # churn) and per-customer tables (RFM) group, join and sort on ints, not strings
+    keys = raw["orders"].select(pl.col("customer_id").unique().sort(nulls_last=True)).with_row_index("customer_key")
     # grouped by customer (a stable sort: each customer's orders keep their order), so per-customer
     # group-bys (active customers, churn) find their groups as slices instead of hashing
     orders = (

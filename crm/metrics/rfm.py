@@ -105,13 +105,17 @@ def _score(column: str, descending: bool) -> pl.Expr:
 
 
 def rfm_scores(ds: Dataset, period: Period, window_days: int = RFM_WINDOW_DAYS) -> pl.DataFrame:
-    """One row per scored customer: recency_days, frequency, monetary, r, f, m, segment, tier."""
+    """One row per scored customer, by customer_id: customer_key, recency_days, frequency,
+    monetary, r, f, m, segment, tier."""
     end = period.end
     first = end - timedelta(days=window_days - 1)
+    # grouped and sorted on the integer customer_key (numbered in customer_id order, see
+    # crm.dataset.enrich): the same rows and order as by customer_id, without hashing or sorting text
     per_customer = (
         ds.orders.filter(pl.col("order_date").is_between(first, end) & pl.col("customer_id").is_not_null())
-        .group_by("customer_id")
+        .group_by("customer_key")
         .agg(
+            customer_id=pl.col("customer_id").first(),
             recency_days=(pl.lit(end) - pl.col("order_date").max()).dt.total_days().cast(pl.Int64),
             frequency=pl.len().cast(pl.Int64),
             monetary=cents_sum(pl.col("amount")),
@@ -124,7 +128,7 @@ def rfm_scores(ds: Dataset, period: Period, window_days: int = RFM_WINDOW_DAYS) 
             m=_score("monetary", descending=False),
         )
         .with_columns(segment=_name(SEGMENT_RULES, OTHER_SEGMENT), tier=_name(TIER_RULES, OTHER_TIER))
-        .sort("customer_id")
+        .sort("customer_key")
         .collect()
     )
 

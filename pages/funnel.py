@@ -13,12 +13,11 @@ from crm.charts import (
     point_customdata,
 )
 from crm.format import format_money
-from crm.grid import apply_grid_state
 from crm.metrics import funnel
 from crm.reports import ReportOptions
 from crm.ui import loaders
 from crm.ui.frame import apply_chart_selection, page_choice, page_frame
-from crm.ui.grid import explorer_grid, export_buttons
+from crm.ui.grid import explorer_grid, export_grid_view
 
 GRID_ROWS = 5_000
 MODE_LABELS = {"cohort": "Cohort", "strict": "Strict", "snapshot": "Snapshot"}
@@ -74,18 +73,13 @@ st.subheader(f"{title} · {deals.height:,} deals · {format_money(float(deals['a
 if deals.height > GRID_ROWS:
     st.caption(f"The grid holds the first {GRID_ROWS:,} deals by creation date; its filters and sort apply to all "
                f"{deals.height:,} in the export. Drag a box on the funnel to narrow.")
-view = explorer_grid(deals, key="fun_grid")
-if view.problem:
-    st.warning(f"Export unavailable: {view.problem}. Clear that grid filter to export.", icon=":material/warning:")
-else:
-    def _export_rows():
-        full = deals if deals.height <= GRID_ROWS else loaders.get_report(
-            ctx.url, ctx.version, "deals", ctx.filters, ReportOptions(mode=mode, by=by))
-        return apply_grid_state(full, view.state)
-    export_buttons(_export_rows, "deals", "Deals behind the funnel selection", ctx.filters, ctx.version, "fun_export",
-                   selection_rule=f"{mode} funnel; " + (ctx.filters.describe() if ctx.filters.selection else "all deals")
-                   + ("; grid filters: " + view.describe() if view.describe() else ""),
-                   metric_keys=("win_rate", "pipeline_value", "weighted_pipeline"), rows=view.rows.height)
+view = explorer_grid(deals, key="fun_grid", limit=GRID_ROWS)
+export_grid_view(
+    view, None if deals.height <= GRID_ROWS else lambda: loaders.get_report(
+        ctx.url, ctx.version, "deals", ctx.filters, ReportOptions(mode=mode, by=by)), deals.height,
+    f"{mode} funnel; " + (ctx.filters.describe() if ctx.filters.selection else "all deals"),
+    base="deals", title="Deals behind the funnel selection", filters=ctx.filters, data_version=ctx.version,
+    key="fun_export", metric_keys=("win_rate", "pipeline_value", "weighted_pipeline"))
 
 velocity_tab, win_tab, forecast_tab = st.tabs(["Velocity", "Win / loss", "Forecast & ageing"])
 with velocity_tab:

@@ -5,11 +5,10 @@ import streamlit as st
 from crm import segments
 from crm.charts import SEGMENT_COLORS, build_rfm_scatter, build_segment_bars, build_transition_chart
 from crm.format import format_money
-from crm.grid import apply_grid_state
 from crm.metrics import rfm
 from crm.segments import AXES, NOT_SCORED, SEGMENT_NAMES, SegmentRule
 from crm.ui.frame import page_choice, page_frame, view_key
-from crm.ui.grid import explorer_grid, export_buttons
+from crm.ui.grid import explorer_grid, export_grid_view
 from crm.ui.segments import (
     apply_rule_event,
     cells_rule,
@@ -106,26 +105,12 @@ else:
 if selected.height > GRID_ROWS:
     st.caption(f"The grid holds the {GRID_ROWS:,} highest-revenue customers; its filters and sort apply to all "
                f"{selected.height:,} in the export.")
-view = explorer_grid(table, key=view_key("seg_grid", rule_text, as_of))
-if view.problem:
-    st.warning(f"Export unavailable: {view.problem}. Clear that grid filter to export.", icon=":material/warning:")
-else:
-    ticked = not view.ticked.is_empty()
-
-    def _export_rows():
-        if ticked:
-            return view.ticked
-        full = table if selected.height <= GRID_ROWS else segments.customer_table(ctx.frames, selected, as_of)
-        return apply_grid_state(full, view.state)
-
-    st.caption(f"Export: {'the ' + format(view.ticked.height, ',') + ' ticked rows' if ticked else 'what the grid shows'}"
-               + (f" ({view.describe()})" if view.describe() else "") + ", with a manifest of the filters and rule.")
-    export_buttons(_export_rows, "customers", "Customers of a segment", ctx.filters, ctx.version, "seg_export",
-                   selection_rule=(current.describe() if current else "every scored customer")
-                   + ("; ticked rows" if ticked else "") + (f"; grid: {view.describe()}" if view.describe() else ""),
-                   formats=("csv", "xlsx", "parquet"),
-                   rows=view.ticked.height if ticked else (view.rows.height if selected.height <= GRID_ROWS else
-                                                           None if view.describe() else selected.height))
+view = explorer_grid(table, key=view_key("seg_grid", rule_text, as_of), limit=GRID_ROWS)
+export_grid_view(
+    view, None if selected.height <= GRID_ROWS else lambda: segments.customer_table(ctx.frames, selected, as_of),
+    selected.height, current.describe() if current else "every scored customer",
+    base="customers", title="Customers of a segment", filters=ctx.filters, data_version=ctx.version, key="seg_export",
+    formats=("csv", "xlsx", "parquet"), definitions=rfm.DEFINITIONS)
 
 with st.expander("Saved segments", icon=":material/bookmarks:", expanded=current is not None):
     saved_segments_panel(ctx, current)

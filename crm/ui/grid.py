@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 import streamlit as st
@@ -130,4 +131,33 @@ def explorer_grid(frame: pl.DataFrame, key: str, limit: int = 5_000, height: int
     return GridView(rows, ticked, problem, state)
 
 
-__all__ = ["FORMATS", "GridView", "data_grid", "explorer_grid", "export_buttons"]
+def export_grid_view(
+    view: GridView,
+    all_rows: Callable[[], pl.DataFrame] | None,
+    total: int,
+    selection_rule: str,
+    **export: Any,
+) -> None:
+    """Export what an explorer grid shows: the ticked rows if any, else every row under the grid's
+    filters and sort. ``all_rows`` builds the ``total`` rows when the grid was sent fewer (None: it
+    holds them all); ``export`` goes to ``export_buttons`` (base, title, filters, data_version, key, ...)."""
+    if view.problem:
+        st.warning(f"Export unavailable: {view.problem}. Clear that grid filter to export.", icon=":material/warning:")
+        return
+    grid = view.describe()
+    rows: pl.DataFrame | Callable[[], pl.DataFrame]
+    count: int | None
+    if not view.ticked.is_empty():
+        rows, count, what = view.ticked, view.ticked.height, f"the {view.ticked.height:,} ticked rows"
+        selection_rule += "; ticked rows"
+    elif all_rows is None:
+        rows, count, what = view.rows, view.rows.height, "what the grid shows"
+    else:
+        def rows() -> pl.DataFrame:
+            return apply_grid_state(all_rows(), view.state)
+        count, what = (None if grid else total), "what the grid shows"  # filtered rows are counted when built
+    st.caption(f"Export: {what}" + (f" ({grid})" if grid else "") + ", with a manifest of the filters and selection.")
+    export_buttons(rows, selection_rule=selection_rule + (f"; grid: {grid}" if grid else ""), rows=count, **export)
+
+
+__all__ = ["FORMATS", "GridView", "data_grid", "explorer_grid", "export_buttons", "export_grid_view"]

@@ -270,6 +270,15 @@ def page_choice(
     return value
 
 
+def first_time(key: str, value: object) -> bool:
+    """True the first time ``value`` arrives under ``key``: a chart sends its selection again on every
+    rerun, and each selection must apply once (so a later change in the sidebar is not undone)."""
+    if st.session_state.get(key) == value:
+        return False
+    st.session_state[key] = value
+    return True
+
+
 def apply_chart_selection(
     event: object, key: str, to_selection: Callable[[list[dict]], tuple[tuple[str, str], ...]], replaces: tuple[str, ...]
 ) -> None:
@@ -282,10 +291,8 @@ def apply_chart_selection(
     """
     points = [dict(p) for p in (getattr(getattr(event, "selection", None), "points", None) or [])]
     chosen = tuple(sorted(set(to_selection(points))))
-    seen_key = f"sel_applied_{key}"
-    if not chosen or st.session_state.get(seen_key) == chosen:
+    if not chosen or not first_time(f"sel_applied_{key}", chosen):
         return
-    st.session_state[seen_key] = chosen
     kept = tuple((k, v) for k, v in st.session_state.get("flt_selection", ()) if k not in replaces)
     set_selection(kept + chosen)
     st.rerun()
@@ -314,10 +321,8 @@ def apply_time_brush(event: object, key: str, grain: str, within: Period) -> Non
     values = next(iter(brushed.values()), None) if isinstance(brushed, dict) else None
     if not values or len(values) != 2:
         return
-    seen = f"brush_applied_{key}"
-    if st.session_state.get(seen) == tuple(values):
+    if not first_time(f"brush_applied_{key}", tuple(values)):
         return
-    st.session_state[seen] = tuple(values)
     low, high = _brush_date(values[0]), _brush_date(values[1])
     if low is None or high is None:
         return

@@ -12,7 +12,7 @@ from crm import segments
 from crm.charts import point_customdata
 from crm.filters import Period
 from crm.segments import SavedSegmentError, SegmentRule, SegmentRuleError
-from crm.ui.frame import PageContext, clear_customer_selection, set_segment_rule
+from crm.ui.frame import PageContext, clear_customer_selection, first_time, set_segment_rule
 
 
 def apply_rule_event(event: object, key: str, make_rule: Callable[[dict[str, Any]], SegmentRule | None],
@@ -23,11 +23,8 @@ def apply_rule_event(event: object, key: str, make_rule: Callable[[dict[str, Any
     rule = make_rule(dict(selection))
     if rule is None or rule.is_empty():
         return
-    text = rule.dated(period).to_json()
-    seen = f"seg_applied_{key}"
-    if st.session_state.get(seen) == text:
+    if not first_time(f"seg_applied_{key}", rule.dated(period).to_json()):
         return
-    st.session_state[seen] = text
     set_segment_rule(rule, period)
     st.rerun()
 

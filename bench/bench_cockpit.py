@@ -378,6 +378,18 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def memory_section(level: str = "###") -> list[str]:
+    """The report's peak-memory table of every phase so far, and the process peak, as lines."""
+    return [
+        f"{level} Peak memory (RSS from /proc/self/status: VmHWM reset per phase via /proc/self/clear_refs)", "",
+        table(["phase", "seconds", "RSS before", "peak RSS", "peak − before"],
+              [[p.name, f"{p.seconds:.1f}", _mb(p.rss_before), _mb(p.peak) + ("" if p.exact_peak else " (ru_maxrss)"),
+                _mb(max(0, p.peak - p.rss_before))] for p in PHASES]), "",
+        f"Process peak over the whole run (getrusage ru_maxrss): "
+        f"{_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)}.",
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="Benchmark the CRM cockpit at about 1M opportunities and tickets.")
     parser.add_argument("--scale", type=float, default=100, help="demo scale: 1 = 10k opportunities / 10k tickets")
@@ -587,14 +599,8 @@ def main() -> int:
             for line in found[:20]:
                 emit(f"  - {line}")
         emit()
-        emit("## Peak memory (RSS from /proc/self/status: VmHWM reset per phase via /proc/self/clear_refs)")
-        emit()
-        emit(table(["phase", "seconds", "RSS before", "peak RSS", "peak − before"],
-                   [[p.name, f"{p.seconds:.1f}", _mb(p.rss_before), _mb(p.peak) + ("" if p.exact_peak else " (ru_maxrss)"),
-                     _mb(max(0, p.peak - p.rss_before))] for p in PHASES]))
-        emit()
-        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        emit(f"Process peak over the whole run (getrusage ru_maxrss): {_mb(maxrss)}.")
+        for line in memory_section("##"):
+            emit(line)
         if args.out:
             args.out.write_text("\n".join(report) + "\n")
         return 1 if found else 0

@@ -15,7 +15,6 @@ import argparse
 import math
 import os
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -37,7 +36,7 @@ import pandas_funnel_reference as fref  # noqa: E402
 import pandas_reference as ref  # noqa: E402
 import pandas_service_reference as sref  # noqa: E402
 import polars as pl  # noqa: E402
-from bench_cockpit import PHASES, _mb, frames_size, phase, table  # noqa: E402
+from bench_cockpit import _mb, frames_size, memory_section, phase, table  # noqa: E402
 from datagen import AS_OF, GENERATED, SEED, load_or_generate, load_or_generate_service  # noqa: E402
 
 from crm import demo  # noqa: E402
@@ -628,13 +627,7 @@ def main() -> int:
     head = [f"# Page benchmarks: seed {SEED}, as of {AS_OF}", "",
             f"Run {date.today().isoformat()}, {(time.perf_counter() - started) / 60:.1f} min.", "",
             table(["", ""], [[k, v] for k, v in env]), ""]
-    tail = ["### Peak memory (RSS from /proc/self/status: VmHWM reset per phase via /proc/self/clear_refs)", "",
-            table(["phase", "seconds", "RSS before", "peak RSS", "peak − before"],
-                  [[p.name, f"{p.seconds:.1f}", _mb(p.rss_before),
-                    _mb(p.peak) + ("" if p.exact_peak else " (ru_maxrss)"), _mb(max(0, p.peak - p.rss_before))]
-                   for p in PHASES]), "",
-            f"Process peak over the whole run (getrusage ru_maxrss): "
-            f"{_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)}."]
+    tail = memory_section()
     print("\n".join(head + tail), flush=True)
     if args.out:
         args.out.write_text("\n".join(head + body + tail) + "\n")

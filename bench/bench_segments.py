@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import resource
 import statistics
 import sys
 import tempfile
@@ -59,7 +58,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pandas_segments_reference as sref  # noqa: E402
 import polars as pl  # noqa: E402
-from bench_cockpit import PHASES, _mb, frames_size, phase, table  # noqa: E402
+from bench_cockpit import _mb, frames_size, memory_section, phase, table  # noqa: E402
 from bench_pages import PageRun, View, _ms, cold_view, environment, loadavg, quantile, run_page, warm_views  # noqa: E402
 from datagen import AS_OF, SEED, load_or_generate_segments  # noqa: E402
 
@@ -699,13 +698,7 @@ def main() -> int:
     head = [f"# Segments benchmark: seed {SEED}, as of {AS_OF}", "",
             f"Run {date.today().isoformat()}, {(time.perf_counter() - started) / 60:.1f} min.", "",
             table(["", ""], [[k, v] for k, v in env]), ""]
-    tail = ["### Peak memory (RSS from /proc/self/status: VmHWM reset per phase via /proc/self/clear_refs)", "",
-            table(["phase", "seconds", "RSS before", "peak RSS", "peak − before"],
-                  [[p.name, f"{p.seconds:.1f}", _mb(p.rss_before),
-                    _mb(p.peak) + ("" if p.exact_peak else " (ru_maxrss)"), _mb(max(0, p.peak - p.rss_before))]
-                   for p in PHASES]), "",
-            f"Process peak over the whole run (getrusage ru_maxrss): "
-            f"{_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)}."]
+    tail = memory_section()
     print("\n".join(head + tail), flush=True)
     if args.out:
         args.out.write_text("\n".join(head + body + tail) + "\n")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -29,34 +30,44 @@ def cache_dir(scale: float, seed: int = SEED, as_of: date = AS_OF) -> Path:
     return CACHE / f"demo-seed{seed}-scale{scale:g}-{as_of.isoformat()}"
 
 
-def load_or_generate(scale: float, regenerate: bool = False, seed: int = SEED,
-                     as_of: date = AS_OF) -> tuple[dict[str, pl.DataFrame], str, float]:
-    """The demo frames for the spec, the source ("cache" or "generated") and the seconds it took."""
-    folder = cache_dir(scale, seed, as_of)
+GENERATED: dict[str, int] = {}
+"""Row counts before sampling of the last ``generate_service`` call (``survey_responses``)."""
+
+
+def _cached(folder: Path, generate: Callable[[], dict[str, pl.DataFrame]], spec: dict[str, object],
+            regenerate: bool, keeps_generated: bool = False) -> tuple[dict[str, pl.DataFrame], str, float]:
+    """Frames from the Parquet cache in ``folder`` (checked against the canonical dtypes, so a stale
+    cache cannot skew results), else ``generate()`` them and write the cache with ``spec`` and the
+    row counts beside (and ``GENERATED`` with ``keeps_generated``); returns the frames, the source
+    ("cache" or "generated") and the seconds."""
     marker = folder / "spec.json"
     started = time.perf_counter()
     if marker.exists() and not regenerate:
-        names = json.loads(marker.read_text())["tables"]
-        frames = {name: pl.read_parquet(folder / f"{name}.parquet") for name in names}
-        # Parquet keeps the dtypes; check anyway so a stale cache cannot skew results
+        written = json.loads(marker.read_text())
+        frames = {name: pl.read_parquet(folder / f"{name}.parquet") for name in written["tables"]}
         for name, frame in frames.items():
             if dict(frame.schema) != schema.polars_schema(name):
                 raise SystemExit(f"stale cache {folder}: {name} has other columns; rerun with --regenerate")
+        if keeps_generated:
+            GENERATED.update(written.get("generated", {}))
         return frames, "cache", time.perf_counter() - started
-    frames = demo.generate(demo.DemoSpec(seed=seed, scale=scale, as_of=as_of))
+    frames = generate()
     elapsed = time.perf_counter() - started
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     for name, frame in frames.items():
         frame.write_parquet(folder / f"{name}.parquet", compression="zstd")
-    marker.write_text(json.dumps({"seed": seed, "scale": scale, "as_of": as_of.isoformat(),
-                                  "tables": list(frames), "rows": {k: v.height for k, v in frames.items()}}))
+    written = {**spec, "tables": list(frames), "rows": {k: v.height for k, v in frames.items()}}
+    marker.write_text(json.dumps({**written, "generated": GENERATED} if keeps_generated else written, default=str))
     return frames, "generated", elapsed
 
 
-GENERATED: dict[str, int] = {}
-"""Row counts before sampling of the last ``generate_service`` call (``survey_responses``)."""
+def load_or_generate(scale: float, regenerate: bool = False, seed: int = SEED,
+                     as_of: date = AS_OF) -> tuple[dict[str, pl.DataFrame], str, float]:
+    """The demo frames for the spec, the source ("cache" or "generated") and the seconds it took."""
+    return _cached(cache_dir(scale, seed, as_of), lambda: demo.generate(demo.DemoSpec(seed=seed, scale=scale, as_of=as_of)),
+                   {"seed": seed, "scale": scale, "as_of": as_of}, regenerate)
 
 
 def service_cache_dir(tickets: int, surveys: int | None, seed: int = SEED, as_of: date = AS_OF) -> Path:
@@ -102,28 +113,8 @@ def generate_service(tickets: int, surveys: int | None, seed: int = SEED, as_of:
 def load_or_generate_service(tickets: int = 5_000_000, surveys: int | None = 2_000_000, regenerate: bool = False,
                              seed: int = SEED, as_of: date = AS_OF) -> tuple[dict[str, pl.DataFrame], str, float]:
     """The service dataset (``generate_service``), cached as Parquet like ``load_or_generate``."""
-    folder = service_cache_dir(tickets, surveys, seed, as_of)
-    marker = folder / "spec.json"
-    started = time.perf_counter()
-    if marker.exists() and not regenerate:
-        names = json.loads(marker.read_text())["tables"]
-        frames = {name: pl.read_parquet(folder / f"{name}.parquet") for name in names}
-        for name, frame in frames.items():
-            if dict(frame.schema) != schema.polars_schema(name):
-                raise SystemExit(f"stale cache {folder}: {name} has other columns; rerun with --regenerate")
-        GENERATED.update(json.loads(marker.read_text()).get("generated", {}))
-        return frames, "cache", time.perf_counter() - started
-    frames = generate_service(tickets, surveys, seed, as_of)
-    elapsed = time.perf_counter() - started
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    for name, frame in frames.items():
-        frame.write_parquet(folder / f"{name}.parquet", compression="zstd")
-    marker.write_text(json.dumps({"seed": seed, "tickets": tickets, "surveys": surveys, "as_of": as_of.isoformat(),
-                                  "tables": list(frames), "rows": {k: v.height for k, v in frames.items()},
-                                  "generated": GENERATED}))
-    return frames, "generated", elapsed
+    return _cached(service_cache_dir(tickets, surveys, seed, as_of), lambda: generate_service(tickets, surveys, seed, as_of),
+                   {"seed": seed, "tickets": tickets, "surveys": surveys, "as_of": as_of}, regenerate, keeps_generated=True)
 
 
 def segments_cache_dir(customers: int, orders: int, seed: int = SEED, as_of: date = AS_OF) -> Path:
@@ -211,23 +202,6 @@ def generate_segments(customers: int, orders: int, seed: int = SEED, as_of: date
 def load_or_generate_segments(customers: int = 2_000_000, orders: int = 20_000_000, regenerate: bool = False,
                               seed: int = SEED, as_of: date = AS_OF) -> tuple[dict[str, pl.DataFrame], str, float]:
     """The segments dataset (``generate_segments``), cached as Parquet like ``load_or_generate``."""
-    folder = segments_cache_dir(customers, orders, seed, as_of)
-    marker = folder / "spec.json"
-    started = time.perf_counter()
-    if marker.exists() and not regenerate:
-        names = json.loads(marker.read_text())["tables"]
-        frames = {name: pl.read_parquet(folder / f"{name}.parquet") for name in names}
-        for name, frame in frames.items():
-            if dict(frame.schema) != schema.polars_schema(name):
-                raise SystemExit(f"stale cache {folder}: {name} has other columns; rerun with --regenerate")
-        return frames, "cache", time.perf_counter() - started
-    frames = generate_segments(customers, orders, seed, as_of)
-    elapsed = time.perf_counter() - started
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    for name, frame in frames.items():
-        frame.write_parquet(folder / f"{name}.parquet", compression="zstd")
-    marker.write_text(json.dumps({"seed": seed, "customers": customers, "orders": orders, "as_of": as_of.isoformat(),
-                                  "tables": list(frames), "rows": {k: v.height for k, v in frames.items()}}))
-    return frames, "generated", elapsed
+    return _cached(segments_cache_dir(customers, orders, seed, as_of),
+                   lambda: generate_segments(customers, orders, seed, as_of),
+                   {"seed": seed, "customers": customers, "orders": orders, "as_of": as_of}, regenerate)

@@ -89,8 +89,7 @@ def _scores(frames: Frames, v: View) -> pl.DataFrame:
 
 def _grid(frames: Frames, v: View) -> pl.DataFrame:
     """The grid without a selection: every scored customer, the 5,000 highest-revenue ones."""
-    first = _scores(frames, v).sort(["monetary", "customer_id"], descending=[True, False], nulls_last=True)
-    return segments.customer_table(frames, first.head(GRID_ROWS), v.filters.period.end)
+    return segments.customer_table(frames, _scores(frames, v), v.filters.period.end, limit=GRID_ROWS)
 
 
 SEGMENTS_PAGE: dict[str, Callable[[Frames, View], Any]] = {

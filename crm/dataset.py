@@ -58,6 +58,7 @@ class Dataset:
     tickets: pl.LazyFrame
     surveys: pl.LazyFrame
     orders: pl.LazyFrame
+    """Sorted by customer_key, then order_date (as ``Frames.orders``; narrowing only filters)."""
     customers: pl.LazyFrame
     deal_intervals: pl.LazyFrame
     """The deals' open stretches (see ``Frames.deal_intervals``), narrowed like the deals."""
@@ -79,6 +80,8 @@ class Frames:
     tickets: pl.DataFrame
     surveys: pl.DataFrame
     orders: pl.DataFrame
+    """With the customer's region/segment/owner, ``customer_key`` (customers numbered in customer_id
+    order), ``order_date`` and ``amount_cents``; sorted by customer_key, then order_date."""
     order_items: pl.DataFrame
     deal_intervals: pl.DataFrame
     """Each deal's open life cut where its stage changes: ``deal_key``, ``amount``, ``win_probability``
@@ -126,8 +129,9 @@ class Frames:
             deal_intervals = deal_intervals.filter(pl.lit(keep).gather(pl.col("deal_key")))
         orders = self.orders.lazy().filter(where("orders"))
         if filters.products:
-            with_product = self.order_items.lazy().filter(pl.col("product").is_in(list(filters.products)))
-            orders = orders.join(with_product.select("order_id"), on="order_id", how="semi")
+            # a filter, not a semi-join: it keeps the orders' sort
+            with_product = self.order_items.filter(pl.col("product").is_in(list(filters.products)))["order_id"]
+            orders = orders.filter(pl.col("order_id").is_in(with_product.implode()))
         return Dataset(
             opportunities=opportunities,
             stages=stages,
@@ -179,6 +183,7 @@ class Frames:
 def enrich(raw: dict[str, pl.DataFrame], version: int = 0, settings: ServiceSettings | None = None) -> Frames:
     """Join customer attributes and stage metadata onto the raw tables; ticket durations in calendar
     and business hours (``settings.calendar``) and SLA target hours (``settings.targets``)."""
+    from crm.metrics.money import cents
     from crm.metrics.service import sla_target_expr  # crm.metrics imports this module
 
     settings = settings or ServiceSettings()
@@ -220,13 +225,15 @@ def enrich(raw: dict[str, pl.DataFrame], version: int = 0, settings: ServiceSett
     # an integer key per customer, numbered in customer_id order: set operations (active customers,
     # churn) and per-customer tables (RFM) group, join and sort on ints, not strings
     keys = raw["orders"].select(pl.col("customer_id").unique().sort(nulls_last=True)).with_row_index("customer_key")
-    # grouped by customer (a stable sort: each customer's orders keep their order), so per-customer
-    # group-bys (active customers, churn) find their groups as slices instead of hashing
+    # sorted by customer, then date (stable): per-customer group-bys (RFM, active customers, churn)
+    # find their groups as slices instead of hashing, and a customer's first and last orders by date
+    # are its group's first and last rows (filters keep that order); amount_cents for exact sums
     orders = (
         raw["orders"].join(cust, on="customer_id", how="left")
         .join(keys, on="customer_id", how="left")
-        .with_columns(order_date=pl.col("ordered_at").dt.date())
-        .sort("customer_key", maintain_order=True)
+        .with_columns(order_date=pl.col("ordered_at").dt.date(), amount_cents=cents(pl.col("amount")))
+        .sort("customer_key", "order_date", nulls_last=True, maintain_order=True)
+        .with_columns(pl.col("customer_key").set_sorted())
     )
     # one chunk per column: the readers and joins above leave several, and every query pays for them
     return Frames(

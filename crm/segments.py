@@ -29,7 +29,7 @@ from crm.dataset import Frames
 from crm.filters import DIMENSIONS, Filters, Period
 from crm.format import format_money
 from crm.metrics import rfm
-from crm.metrics.money import cents_sum
+from crm.metrics.money import from_cents
 from crm.store import Store
 
 NOT_SCORED = "Not scored"
@@ -45,8 +45,8 @@ AXES: dict[str, str] = {
 }
 """Columns a scatter (and so a box or lasso) can use, with their axis titles."""
 
-SEGMENT_NAMES: tuple[str, ...] = tuple(r.name for r in rfm.SEGMENT_RULES) + (rfm.OTHER_SEGMENT,)
-TIER_NAMES: tuple[str, ...] = tuple(r.name for r in rfm.TIER_RULES) + (rfm.OTHER_TIER,)
+SEGMENT_NAMES = rfm.SEGMENT_NAMES
+TIER_NAMES = rfm.TIER_NAMES
 
 
 class SegmentRuleError(ValueError):
@@ -375,14 +375,25 @@ def transitions(frames: Frames, filters: Filters) -> pl.DataFrame:
     with no order in the 365 days before that day. In rule order."""
     rule = SegmentRule.for_filters(filters)
     end, before = filters.period.end, filters.period.previous().end
-    joined = with_previous_segment(scores(frames, rule, end), scores(frames, rule, before))
-    counts = joined.group_by(from_segment="previous_segment", to_segment="segment").agg(customers=pl.len().cast(pl.Int64))
-    order = {name: i for i, name in enumerate((*SEGMENT_NAMES, NOT_SCORED))}
-    return (
-        counts.with_columns(share_of_from=pl.col("customers") / pl.col("customers").sum().over("from_segment"))
-        .with_columns(_a=pl.col("from_segment").replace_strict(order), _b=pl.col("to_segment").replace_strict(order))
-        .sort("_a", "_b").drop("_a", "_b")
-    )
+    now, then = scores(frames, rule, end), scores(frames, rule, before)
+    # each customer's segment on either day as a position in ``names`` (by customer_key), then a count
+    # per (from, to) pair: no join of the two score tables
+    names = (*SEGMENT_NAMES, NOT_SCORED)
+    now_keys, then_keys = now["customer_key"].to_numpy(), then["customer_key"].to_numpy()
+    size = int(max(now_keys.max(initial=0), then_keys.max(initial=0))) + 1
+    to_segment = np.full(size, len(names) - 1, dtype=np.int64)
+    to_segment[now_keys] = rfm.segment_positions(now)
+    from_segment = np.full(size, len(names) - 1, dtype=np.int64)
+    from_segment[then_keys] = rfm.segment_positions(then)
+    cells = np.bincount(from_segment * len(names) + to_segment, minlength=len(names) ** 2)
+    cells[-1] = 0  # not scored on either day: not a customer of the matrix
+    pairs = np.flatnonzero(cells)
+    counts = pl.DataFrame({
+        "from_segment": [names[i // len(names)] for i in pairs],
+        "to_segment": [names[i % len(names)] for i in pairs],
+        "customers": cells[pairs].astype(np.int64),
+    }, schema={"from_segment": pl.String, "to_segment": pl.String, "customers": pl.Int64})
+    return counts.with_columns(share_of_from=pl.col("customers") / pl.col("customers").sum().over("from_segment"))
 
 
 # --- the customers behind a selection -------------------------------------------------------------
@@ -394,17 +405,20 @@ GRID_COLUMNS: tuple[str, ...] = (
 )
 
 
-def customer_table(frames: Frames, selected: pl.DataFrame, as_of: date) -> pl.DataFrame:
+def customer_table(frames: Frames, selected: pl.DataFrame, as_of: date, limit: int | None = None) -> pl.DataFrame:
     """The selected (scored) customers with what an analyst acts on, as of ``as_of``: their RFM
     (``rfm`` = R, F and M scores as digits), tier, revenue in the RFM window (``monetary``) and ever
     up to that day, last order date, tickets open at the end of that day, the latest NPS score and
-    when it was given. Highest revenue first."""
+    when it was given. Highest revenue first (ties by id); with ``limit``, only the first ``limit``."""
+    if limit is not None and selected.height > limit:
+        # the top rows without sorting them all (1.4M rows: 40 ms instead of 600)
+        selected = selected.top_k(limit, by=["monetary", "customer_id"], reverse=[False, True])
     ids = selected.select("customer_id").filter(pl.col("customer_id").is_not_null())
     day_end = datetime.combine(as_of + timedelta(days=1), datetime.min.time())
     orders = (
-        frames.orders.lazy().join(ids.lazy(), on="customer_id", how="semi").filter(pl.col("order_date") <= as_of)
+        _orders_of(frames, selected).lazy().filter(pl.col("order_date") <= as_of)
         .group_by("customer_id")
-        .agg(lifetime_revenue=cents_sum(pl.col("amount")), last_order=pl.col("order_date").max())
+        .agg(lifetime_revenue=from_cents(pl.col("amount_cents").sum()), last_order=pl.col("order_date").last())
     )
     tickets = (
         frames.tickets.lazy().join(ids.lazy(), on="customer_id", how="semi")
@@ -434,6 +448,21 @@ def customer_table(frames: Frames, selected: pl.DataFrame, as_of: date) -> pl.Da
         .sort(["monetary", "customer_id"], descending=[True, False])
     )
     return table.collect()
+
+
+def _orders_of(frames: Frames, selected: pl.DataFrame) -> pl.DataFrame:
+    """The orders of the selected customers (by ``customer_key``, else by id): the orders are sorted
+    by key, so each customer's are one run of rows, found by a binary search."""
+    if "customer_key" not in selected.columns:
+        return frames.orders.join(selected.select("customer_id"), on="customer_id", how="semi")
+    keys = frames.orders["customer_key"]
+    wanted = selected["customer_key"].drop_nulls().unique().sort()
+    starts = keys.search_sorted(wanted, side="left").to_numpy().astype(np.int64)
+    ends = keys.search_sorted(wanted, side="right").to_numpy().astype(np.int64)
+    lengths = ends - starts
+    # row numbers start, start + 1, ..., end - 1 of every run, concatenated
+    rows = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths - starts, lengths)
+    return frames.orders[rows]
 
 
 # --- scatter data ----------------------------------------------------------------------------------

@@ -93,8 +93,7 @@ movement_picker(base, period, tuple(n for n in order if n in SEGMENT_COLORS))
 
 selected = segments.evaluate(ctx.frames, current, period) if current else scored
 as_of = (current.as_of if current and current.as_of else end)
-first = selected.sort(["monetary", "customer_id"], descending=[True, False], nulls_last=True).head(GRID_ROWS)
-table = segments.customer_table(ctx.frames, first, as_of)
+table = segments.customer_table(ctx.frames, selected, as_of, limit=GRID_ROWS)
 if current:
     st.subheader(f"Selected customers · {selected.height:,} · {format_money(float(selected['monetary'].sum() or 0))} "
                  "revenue (365 days)")

@@ -109,7 +109,13 @@ def churn_trend(ds: Dataset, period: Period, window_days: int = ACTIVE_WINDOW_DA
     months = _months(period)
     buckets = Buckets(tuple(months))
     churn = summarise_customers_over(ds, buckets, window_days).collect()
-    first_order = ds.orders.group_by("customer_key").agg(first=pl.col("order_date").min())
+    # the orders are sorted by customer and date (crm.dataset): a customer's first order is its first row
+    first_order = (
+        ds.orders.filter(pl.col("order_date").is_not_null())
+        .group_by("customer_key").agg(first=pl.col("order_date").first())
+        .collect()
+        .lazy()
+    )
     flows = []
     for month in months:
         before = month.start - timedelta(days=1)

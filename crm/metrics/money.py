@@ -21,4 +21,10 @@ def cents_sum(expr: pl.Expr) -> pl.Expr:
     then the float nearest to that many cents / 100. (Polars turns a division by a constant into a
     multiplication by its reciprocal, one unit in the last place off for about one total in eight,
     e.g. 352,520 cents -> 3525.2000000000003, pola-rs/polars#23741; a decimal division is exact.)"""
-    return (cents(expr).sum().cast(pl.Decimal(38, 2)) / 100).cast(pl.Float64)
+    return from_cents(cents(expr).sum())
+
+
+def from_cents(expr: pl.Expr) -> pl.Expr:
+    """Whole cents (an integer) as the nearest float in currency units (a decimal division, see
+    ``cents_sum``)."""
+    return (expr.cast(pl.Decimal(38, 2)) / 100).cast(pl.Float64)

@@ -15,11 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+import numpy as np
 import polars as pl
 
 from crm.dataset import Dataset
 from crm.filters import Period
-from crm.metrics.money import cents_sum
+from crm.metrics.money import from_cents
 
 RFM_WINDOW_DAYS = 365
 
@@ -35,9 +36,9 @@ class Rule:
     f: Range
     m: Range
 
-    def expr(self) -> pl.Expr:
-        """True for the rows whose ``r``, ``f``, ``m`` columns match."""
-        return (pl.col("r").is_between(*self.r) & pl.col("f").is_between(*self.f) & pl.col("m").is_between(*self.m))
+    def matches(self, r: int, f: int, m: int) -> bool:
+        """True when the scores lie in the rule's ranges."""
+        return self.r[0] <= r <= self.r[1] and self.f[0] <= f <= self.f[1] and self.m[0] <= m <= self.m[1]
 
 
 SEGMENT_RULES: tuple[Rule, ...] = (
@@ -90,18 +91,55 @@ OTHER_SEGMENT = "Others"
 OTHER_TIER = "others"
 
 
-def _name(rules: tuple[Rule, ...], otherwise: str) -> pl.Expr:
-    """The first matching rule's name: built from the last rule up, so earlier rules take precedence."""
-    expr: pl.Expr = pl.lit(otherwise)
-    for rule in reversed(rules):
-        expr = pl.when(rule.expr()).then(pl.lit(rule.name)).otherwise(expr)
-    return expr
+def _first_match(rules: tuple[Rule, ...]) -> np.ndarray:
+    """For each of the 125 (r, f, m) scores, at index (r - 1) × 25 + (f - 1) × 5 + (m - 1), the
+    position of the first rule it matches (``len(rules)``: none): naming a customer is then a
+    lookup, not a chain of rules."""
+    return np.array([
+        next((i for i, rule in enumerate(rules) if rule.matches(r, f, m)), len(rules))
+        for r in range(1, 6) for f in range(1, 6) for m in range(1, 6)
+    ], dtype=np.int64)
 
 
-def _score(column: str, descending: bool) -> pl.Expr:
-    """⌈5 × average rank / n⌉, ranked so that the better value gets the higher rank."""
-    rank = pl.col(column).rank("average", descending=descending)
-    return (5 * rank / pl.len()).ceil().cast(pl.Int8)
+def _quintiles(values: np.ndarray) -> np.ndarray:
+    """⌈5 × r / n⌉ for each value, r its average rank in ascending order (1…n, ties share the mean
+    of their ranks), in integers: exact at the quintile edges.
+
+    The scores rise with the value, so after one sort they are four thresholds: a run of equal
+    values at sorted positions lo…hi - 1 has ranks lo + 1…hi, mean (lo + 1 + hi) / 2, and
+    ⌈5 (lo + 1 + hi) / 2n⌉ = (5 (lo + 1 + hi) + 2n - 1) // 2n; every value above the largest
+    run scoring at most s scores more than s."""
+    n = values.size
+    if n == 0:
+        return np.zeros(0, dtype=np.int8)
+    ordered = np.sort(values)
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    ends = np.append(starts[1:], n)
+    run_scores = (5 * (starts + 1 + ends) + 2 * n - 1) // (2 * n)
+    score = np.ones(n, dtype=np.int8)
+    for s in range(1, 5):
+        at_most = np.flatnonzero(run_scores <= s)
+        if at_most.size:
+            score += values > ordered[starts[at_most[-1]]]
+        else:
+            score += 1
+    return score
+
+
+SEGMENT_NAMES: tuple[str, ...] = (*(r.name for r in SEGMENT_RULES), OTHER_SEGMENT)
+"""The segments in rule order, "Others" last."""
+TIER_NAMES: tuple[str, ...] = (*(r.name for r in TIER_RULES), OTHER_TIER)
+_SEGMENT_OF_SCORES = _first_match(SEGMENT_RULES)
+_TIER_OF_SCORES = _first_match(TIER_RULES)
+
+
+def segment_positions(scores: pl.DataFrame) -> np.ndarray:
+    """Each scored customer's segment as its position in ``SEGMENT_NAMES`` (from r, f and m)."""
+    return _SEGMENT_OF_SCORES[_score_code(scores["r"].to_numpy(), scores["f"].to_numpy(), scores["m"].to_numpy())]
+
+
+def _score_code(r: np.ndarray, f: np.ndarray, m: np.ndarray) -> np.ndarray:
+    return (r.astype(np.int64) - 1) * 25 + (f.astype(np.int64) - 1) * 5 + (m.astype(np.int64) - 1)
 
 
 def rfm_scores(ds: Dataset, period: Period, window_days: int = RFM_WINDOW_DAYS) -> pl.DataFrame:
@@ -109,27 +147,37 @@ def rfm_scores(ds: Dataset, period: Period, window_days: int = RFM_WINDOW_DAYS) 
     monetary, r, f, m, segment, tier."""
     end = period.end
     first = end - timedelta(days=window_days - 1)
-    # grouped and sorted on the integer customer_key (numbered in customer_id order, see
-    # crm.dataset.enrich): the same rows and order as by customer_id, without hashing or sorting text
+    # grouped on the integer customer_key (numbered in customer_id order, see crm.dataset.enrich) and
+    # the orders are sorted by key and date there: each customer's last order in the window is its last row
     per_customer = (
         ds.orders.filter(pl.col("order_date").is_between(first, end) & pl.col("customer_id").is_not_null())
         .group_by("customer_key")
         .agg(
             customer_id=pl.col("customer_id").first(),
-            recency_days=(pl.lit(end) - pl.col("order_date").max()).dt.total_days().cast(pl.Int64),
+            recency_days=(pl.lit(end) - pl.col("order_date").last()).dt.total_days().cast(pl.Int64),
             frequency=pl.len().cast(pl.Int64),
-            monetary=cents_sum(pl.col("amount")),
+            cents=pl.col("amount_cents").sum(),
         )
-    )
-    return (
-        per_customer.with_columns(
-            r=_score("recency_days", descending=True),  # the most days since the last order ranks 1
-            f=_score("frequency", descending=False),
-            m=_score("monetary", descending=False),
-        )
-        .with_columns(segment=_name(SEGMENT_RULES, OTHER_SEGMENT), tier=_name(TIER_RULES, OTHER_TIER))
         .sort("customer_key")
         .collect()
+    )
+    return with_scores(per_customer)
+
+
+def with_scores(per_customer: pl.DataFrame) -> pl.DataFrame:
+    """``per_customer`` (customer_key, customer_id, recency_days, frequency and ``cents``, the
+    monetary value in whole cents) with monetary, r, f, m, segment and tier."""
+    # ranked so that a higher score is better: the most days since the last order ranks 1
+    r = _quintiles(-per_customer["recency_days"].to_numpy())
+    f = _quintiles(per_customer["frequency"].to_numpy())
+    m = _quintiles(per_customer["cents"].to_numpy())  # cents rank as the amounts do
+    code = _score_code(r, f, m)
+    return per_customer.select(
+        "customer_key", "customer_id", "recency_days", "frequency",
+        monetary=from_cents(pl.col("cents")),
+        r=pl.Series(r), f=pl.Series(f), m=pl.Series(m),
+        segment=pl.Series(SEGMENT_NAMES, dtype=pl.String).gather(_SEGMENT_OF_SCORES[code]),
+        tier=pl.Series(TIER_NAMES, dtype=pl.String).gather(_TIER_OF_SCORES[code]),
     )
 
 
@@ -137,8 +185,7 @@ def segment_summary(scores: pl.DataFrame, by: str = "segment") -> pl.DataFrame:
     """Per segment (or tier): customers, revenue and its share, average recency, frequency and
     monetary, and what to do: the tier's suggested action; for a segment, that of ``main_tier``,
     the tier most of its customers are in. In rule order."""
-    rules = SEGMENT_RULES if by == "segment" else TIER_RULES
-    order = [r.name for r in rules] + [OTHER_SEGMENT if by == "segment" else OTHER_TIER]
+    order = list(SEGMENT_NAMES if by == "segment" else TIER_NAMES)
     total = float(scores["monetary"].sum()) if scores.height else 0.0
     summary = scores.group_by(by).agg(
         customers=pl.len().cast(pl.Int64),
@@ -152,7 +199,7 @@ def segment_summary(scores: pl.DataFrame, by: str = "segment") -> pl.DataFrame:
     if by == "segment":
         # what to do with a segment: the action of the tier most of its customers are in (ties: the
         # tier first in TIER_RULES)
-        tier_rank = {name: i for i, name in enumerate([r.name for r in TIER_RULES] + [OTHER_TIER])}
+        tier_rank = {name: i for i, name in enumerate(TIER_NAMES)}
         main = (
             scores.group_by("segment", "tier").agg(n=pl.len())
             .with_columns(rank=pl.col("tier").replace_strict(tier_rank, return_dtype=pl.Int64))

@@ -432,6 +432,24 @@ def test_customer_table_as_of_an_earlier_day_ignores_later_events(frames):
     ]
 
 
+def test_customer_table_limited_to_the_highest_revenue(frames):
+    everyone = seg.evaluate(frames, SegmentRule(), JUNE)
+    assert seg.customer_table(frames, everyone, JUN30, limit=2)["customer_id"].to_list() == ["A", "B"]
+    # the same rows whether the selection is keyed or only has ids (the orders found by id then)
+    by_id = seg.customer_table(frames, everyone.drop("customer_key"), JUN30)
+    assert by_id.equals(seg.customer_table(frames, everyone, JUN30))
+
+
+def test_customer_table_ties_on_revenue_go_by_id():
+    rows = [("Z", "2026-06-01", 50.0), ("Y", "2026-06-02", 50.0), ("X", "2026-06-03", 80.0), ("W", "2026-06-04", 50.0)]
+    tied = frames_from_rows({"orders": [
+        {"order_id": str(i), "customer_id": c, "ordered_at": datetime.fromisoformat(d), "amount": a}
+        for i, (c, d, a) in enumerate(rows)]})
+    scored = seg.evaluate(tied, SegmentRule(), JUNE)
+    assert seg.customer_table(tied, scored, JUN30, limit=3)["customer_id"].to_list() == ["X", "W", "Y"]
+    assert seg.customer_table(tied, scored, JUN30)["customer_id"].to_list() == ["X", "W", "Y", "Z"]
+
+
 def test_customer_table_of_nobody_is_empty(frames):
     nobody = seg.evaluate(frames, SegmentRule.create(segments=["Hibernating"]), JUNE)
     table = seg.customer_table(frames, nobody, JUN30)

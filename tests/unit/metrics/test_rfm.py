@@ -10,8 +10,11 @@ Scored: A, B (tied on everything), C, D, F; E's only order is before the window.
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
+from fractions import Fraction
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -87,3 +90,57 @@ def test_a_tie_between_tiers_goes_to_the_tier_listed_first():
     scores = pl.DataFrame({"customer_id": ["X", "Y"], "recency_days": [10, 20], "frequency": [3, 3],
                            "monetary": [100.0, 100.0], "segment": ["Loyal", "Loyal"], "tier": ["others", "potential"]})
     assert rfm.segment_summary(scores)["main_tier"].to_list() == ["potential"]
+
+
+def test_the_last_order_counts_whatever_order_the_rows_come_in():
+    # G's newest order is listed first, H's dates are out of order: recency comes from the latest date
+    rows = [("G", "2026-06-20", 10.0), ("G", "2026-01-05", 10.0), ("G", "2026-03-01", 10.0),
+            ("H", "2026-04-01", 5.0), ("H", "2026-06-25", 5.0), ("H", "2026-02-01", 5.0)]
+    orders = [{"order_id": str(i), "customer_id": c, "ordered_at": datetime.fromisoformat(d), "amount": a}
+              for i, (c, d, a) in enumerate(rows)]
+    scored = rfm.rfm_scores(frames_from_rows({"orders": orders}).narrow(Filters.create(H1)), H1)
+    assert dict(scored.select("customer_id", "recency_days").rows()) == {"G": 10, "H": 5}
+
+
+def test_quintile_edges_are_exact():
+    # ten different values: ranks 1..10, ⌈5 r / 10⌉ = 1, 1, 2, 2, 3, 3, 4, 4, 5, 5 (r = 2, 4, ... land on an edge)
+    assert rfm._quintiles(np.arange(10, 0, -1)).tolist() == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
+    # 7 values, three tied at 4 (ranks 3, 4, 5 -> 4) and two at 9 (ranks 6, 7 -> 6.5):
+    # ⌈5/7⌉ 1, ⌈10/7⌉ 2, ⌈20/7⌉ 3 (x3), ⌈32.5/7⌉ 5 (x2)
+    assert rfm._quintiles(np.array([9, 4, 1, 4, 2, 9, 4])).tolist() == [5, 3, 1, 3, 2, 5, 3]
+    assert rfm._quintiles(np.array([], dtype=np.int64)).tolist() == []
+    assert rfm._quintiles(np.array([7, 7, 7])).tolist() == [4, 4, 4]  # mean rank 2 of 3: ⌈10/3⌉ = 4
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_quintiles_agree_with_the_definition_in_fractions(seed):
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 12, size=int(rng.integers(1, 60)))
+    n = len(values)
+
+    def by_definition(v: int) -> int:
+        below, equal = sum(x < v for x in values), sum(x == v for x in values)
+        mean_rank = Fraction(2 * below + equal + 1, 2)  # ranks below+1 .. below+equal
+        return math.ceil(5 * mean_rank / n)
+
+    assert rfm._quintiles(values).tolist() == [by_definition(v) for v in values]
+
+
+@pytest.mark.parametrize(("scores", "segment", "tier"), [
+    ((5, 5, 5), "Champions", "high value"),
+    ((1, 4, 4), "Can't Lose Them", "potential"),
+    ((3, 3, 3), "Loyal", "potential"),          # Loyal comes before Need Attention
+    ((4, 1, 1), "New", "new"),
+    ((3, 1, 1), "Promising", "others"),
+    ((5, 3, 2), "Potential Loyalist", "others"),
+    ((2, 2, 2), "Need Attention", "at risk"),
+    ((1, 3, 2), "At Risk", "others"),
+    ((2, 1, 1), "About to Sleep", "at risk"),
+    ((1, 1, 1), "Lost", "at risk"),
+    ((5, 2, 5), "Others", "new"),
+])
+def test_the_lookup_names_each_score_triple_by_the_first_matching_rule(scores, segment, tier):
+    r, f, m = scores
+    code = (r - 1) * 25 + (f - 1) * 5 + (m - 1)
+    assert rfm.SEGMENT_NAMES[rfm._SEGMENT_OF_SCORES[code]] == segment
+    assert rfm.TIER_NAMES[rfm._TIER_OF_SCORES[code]] == tier

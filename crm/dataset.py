@@ -223,16 +223,22 @@ def enrich(raw: dict[str, pl.DataFrame], version: int = 0, settings: ServiceSett
         cust.select("customer_id", "region", "segment"), on="customer_id", how="left"
     )
     # an integer key per customer, numbered in customer_id order: set operations (active customers,
-    # churn) and per-customer tables (RFM) group, join and sort on ints, not strings
+    # churn) and per-customer tables (RFM) group, join and sort on ints, not strings; the key and the
+    # customer's attributes come in one join (on text: the costly step at 20M orders)
     keys = raw["orders"].select(pl.col("customer_id").unique().sort(nulls_last=True)).with_row_index("customer_key")
-    # sorted by customer, then date (stable): per-customer group-bys (RFM, active customers, churn)
-    # find their groups as slices instead of hashing, and a customer's first and last orders by date
-    # are its group's first and last rows (filters keep that order); amount_cents for exact sums
     orders = (
-        raw["orders"].join(cust, on="customer_id", how="left")
-        .join(keys, on="customer_id", how="left")
+        raw["orders"].join(keys.join(cust, on="customer_id", how="left"), on="customer_id", how="left")
         .with_columns(order_date=pl.col("ordered_at").dt.date(), amount_cents=cents(pl.col("amount")))
-        .sort("customer_key", "order_date", nulls_last=True, maintain_order=True)
+    )
+    # sorted by customer, then date: per-customer group-bys (RFM, active customers, churn) find their
+    # groups as slices instead of hashing, and a customer's first and last orders by date are its
+    # group's first and last rows (filters keep that order). One Int64 sort key (key, day): a sort
+    # on two columns took 5x as long at 20M orders.
+    day = (pl.col("order_date").cast(pl.Int32).cast(pl.Int64) + 2**31).fill_null(2**32 - 1)
+    orders = (
+        orders.with_columns(_order=pl.col("customer_key").cast(pl.Int64) * 2**32 + day)
+        .sort("_order", nulls_last=True, maintain_order=True)
+        .drop("_order")
         .with_columns(pl.col("customer_key").set_sorted())
     )
     # one chunk per column: the readers and joins above leave several, and every query pays for them

@@ -409,15 +409,16 @@ def customer_table(frames: Frames, selected: pl.DataFrame, as_of: date, limit: i
     """The selected (scored) customers with what an analyst acts on, as of ``as_of``: their RFM
     (``rfm`` = R, F and M scores as digits), tier, revenue in the RFM window (``monetary``) and ever
     up to that day, last order date, tickets open at the end of that day, the latest NPS score and
-    when it was given. Highest revenue first (ties by id); with ``limit``, only the first ``limit``."""
+    when it was given. Highest revenue first (ties by id); with ``limit``, only the first ``limit``.
+    ``selected``: rows of ``scores`` / ``evaluate`` (customer_key, customer_id and the scores)."""
     if limit is not None and selected.height > limit:
         # the top rows without sorting them all (1.4M rows: 40 ms instead of 600)
         selected = selected.top_k(limit, by=["monetary", "customer_id"], reverse=[False, True])
     ids = selected.select("customer_id").filter(pl.col("customer_id").is_not_null())
     day_end = datetime.combine(as_of + timedelta(days=1), datetime.min.time())
     orders = (
-        _orders_of(frames, selected).lazy().filter(pl.col("order_date") <= as_of)
-        .group_by("customer_id")
+        _orders_of(frames, selected["customer_key"]).lazy().filter(pl.col("order_date") <= as_of)
+        .group_by("customer_key")
         .agg(lifetime_revenue=from_cents(pl.col("amount_cents").sum()), last_order=pl.col("order_date").last())
     )
     tickets = (
@@ -434,13 +435,13 @@ def customer_table(frames: Frames, selected: pl.DataFrame, as_of: date, limit: i
     )
     people = frames.customers.lazy().select("customer_id", "name", "region", "country", "industry", "segment", "owner")
     scored = selected.lazy().select(
-        "customer_id", rfm_segment=pl.col("segment"), tier=pl.col("tier"),
+        "customer_id", "customer_key", rfm_segment=pl.col("segment"), tier=pl.col("tier"),
         rfm=pl.concat_str(pl.col("r").cast(pl.String), pl.col("f").cast(pl.String), pl.col("m").cast(pl.String)),
         recency_days=pl.col("recency_days"), frequency=pl.col("frequency"), monetary=pl.col("monetary"),
     )
     table = (
         scored.join(people, on="customer_id", how="left")
-        .join(orders, on="customer_id", how="left")
+        .join(orders, on="customer_key", how="left")
         .join(tickets, on="customer_id", how="left")
         .join(nps, on="customer_id", how="left")
         .with_columns(pl.col("open_tickets").fill_null(0))
@@ -450,19 +451,18 @@ def customer_table(frames: Frames, selected: pl.DataFrame, as_of: date, limit: i
     return table.collect()
 
 
-def _orders_of(frames: Frames, selected: pl.DataFrame) -> pl.DataFrame:
-    """The orders of the selected customers (by ``customer_key``, else by id): the orders are sorted
-    by key, so each customer's are one run of rows, found by a binary search."""
-    if "customer_key" not in selected.columns:
-        return frames.orders.join(selected.select("customer_id"), on="customer_id", how="semi")
+def _orders_of(frames: Frames, customer_keys: pl.Series) -> pl.DataFrame:
+    """customer_key, order_date and amount_cents of these customers' orders, sorted by key and date:
+    the orders are sorted so, each customer's orders are one run of rows, found by a binary search."""
     keys = frames.orders["customer_key"]
-    wanted = selected["customer_key"].drop_nulls().unique().sort()
+    wanted = customer_keys.drop_nulls().unique().sort()
     starts = keys.search_sorted(wanted, side="left").to_numpy().astype(np.int64)
     ends = keys.search_sorted(wanted, side="right").to_numpy().astype(np.int64)
     lengths = ends - starts
     # row numbers start, start + 1, ..., end - 1 of every run, concatenated
     rows = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths - starts, lengths)
-    return frames.orders[rows]
+    found = frames.orders.select("customer_key", "order_date", "amount_cents")[rows]
+    return found.with_columns(pl.col("customer_key").set_sorted())
 
 
 # --- scatter data ----------------------------------------------------------------------------------

@@ -27,20 +27,27 @@ def active_on(ds: Dataset, day: date, window_days: int = ACTIVE_WINDOW_DAYS) -> 
 
 def activity_masks(orders: pl.LazyFrame, days: list[date], window_days: int,
                    keys: tuple[str, ...] = ("customer_key",)) -> pl.LazyFrame:
-    """Per customer (``keys``), bit i of ``mask`` says "active on ``days[i]``" (sorted, at most 62 days).
+    """Per customer (``keys``), bit i of ``mask`` says "active on ``days[i]``" (sorted, at most 62 days):
+    an order dated within the ``window_days`` days ending on it."""
+    return range_masks(orders, [(d - timedelta(days=window_days - 1), d) for d in days], keys)
 
-    An order dated o makes its customer active on the days d with o <= d <= o + window - 1;
-    each order date's mask is looked up by day (one gather, not a search per order) and OR-ed.
+
+def range_masks(orders: pl.LazyFrame, ranges: list[tuple[date, date]],
+                keys: tuple[str, ...] = ("customer_key",)) -> pl.LazyFrame:
+    """Per customer (``keys``) with an order in any of the (first, last) date ranges (inclusive, at
+    most 62), bit i of ``mask`` says "has an order dated within ``ranges[i]``".
+
+    Each day's mask is looked up by the order's date (one gather, not a search per order) and OR-ed.
     """
-    first = days[0] - timedelta(days=window_days - 1)
+    first, last = min(r[0] for r in ranges), max(r[1] for r in ranges)
     masks_by_day = [
-        sum(1 << i for i, d in enumerate(days) if 0 <= (d - (first + timedelta(days=j))).days < window_days)
-        for j in range((days[-1] - first).days + 1)
+        sum(1 << i for i, (low, high) in enumerate(ranges) if low <= first + timedelta(days=j) <= high)
+        for j in range((last - first).days + 1)
     ]
     lookup = pl.Series("mask", masks_by_day, dtype=pl.UInt64)
     offset = (first - date(1970, 1, 1)).days
     return (
-        orders.filter(pl.col("order_date").is_between(first, days[-1]))
+        orders.filter(pl.col("order_date").is_between(first, last))
         .select(*keys, mask=pl.lit(lookup).gather(pl.col("order_date").cast(pl.Int32) - offset))
         .group_by(*keys)
         .agg(pl.col("mask").bitwise_or())
@@ -105,36 +112,56 @@ def churn_trend(ds: Dataset, period: Period, window_days: int = ACTIVE_WINDOW_DA
     """Per calendar month overlapping the period (the first and last cut to it): customers active the
     day before it, active on its last day, churned, churn rate (the churn rule applied to the month),
     and the customer flow: new (first order ever in the month), returning (ordered in the month and
-    active the day before it), reactivated (ordered in the month, not new, not active the day before)."""
+    active the day before it), reactivated (ordered in the month, not new, not active the day before).
+
+    One pass over the orders: per customer, three bits per month (active the day before, active on
+    its last day, ordered in it); a customer's first order is its first row (the orders are sorted
+    by customer and date, see crm.dataset)."""
     months = _months(period)
-    buckets = Buckets(tuple(months))
-    churn = summarise_customers_over(ds, buckets, window_days).collect()
-    # the orders are sorted by customer and date (crm.dataset): a customer's first order is its first row
-    first_order = (
-        ds.orders.filter(pl.col("order_date").is_not_null())
-        .group_by("customer_key").agg(first=pl.col("order_date").first())
-        .collect()
-        .lazy()
-    )
-    flows = []
-    for month in months:
+    orders = ds.orders.select("customer_key", "order_date").filter(pl.col("order_date").is_not_null())
+    firsts = orders.group_by("customer_key").agg(first=pl.col("order_date").first()).drop_nulls("customer_key").collect()
+    step = _MASK_BITS // 3
+    parts = [_month_flows(orders, firsts, months[i:i + step], window_days) for i in range(0, len(months), step)]
+    return pl.concat(parts)
+
+
+def _month_flows(orders: pl.LazyFrame, firsts: pl.DataFrame, months: list[Period], window_days: int) -> pl.DataFrame:
+    """churn_trend for at most 20 months."""
+    columns: dict[str, pl.Expr] = {}
+    new: list[int] = []
+    ranges: list[tuple[date, date]] = []
+    for i, month in enumerate(months):
         before = month.start - timedelta(days=1)
-        ordered = ds.orders.filter(pl.col("order_date").is_between(month.start, month.end)).select("customer_key").unique()
-        was_active = active_on(ds, before, window_days).with_columns(was_active=pl.lit(True))
-        flows.append(
-            ordered.join(first_order, on="customer_key", how="left")
-            .join(was_active, on="customer_key", how="left")
-            .select(
-                new=(pl.col("first") >= month.start).sum().cast(pl.Int64),
-                returning=((pl.col("first") < month.start) & pl.col("was_active").fill_null(False)).sum().cast(pl.Int64),
-                reactivated=((pl.col("first") < month.start) & pl.col("was_active").is_null()).sum().cast(pl.Int64),
-            )
-        )
-    flow = pl.concat(pl.collect_all(flows))
-    return pl.concat([
-        pl.DataFrame({"month": [m.start for m in months], "month_end": [m.end for m in months]}),
-        churn.sort("bucket").select("active_before", "active_customers", "churned", "churn_rate"), flow,
-    ], how="horizontal")
+        ranges += [(before - timedelta(days=window_days - 1), before),
+                   (month.end - timedelta(days=window_days - 1), month.end), (month.start, month.end)]
+
+        def has(bit: int) -> pl.Expr:
+            return (pl.col("mask") & pl.lit(1 << bit, dtype=pl.UInt64)) != 0
+
+        was_active, active, ordered = has(3 * i), has(3 * i + 1), has(3 * i + 2)
+        known = pl.col("customer_key").is_not_null()  # an order without a customer is nobody's flow
+        columns[f"active_before_{i}"] = was_active.sum().cast(pl.Int64)
+        columns[f"active_customers_{i}"] = active.sum().cast(pl.Int64)
+        # a missing customer key never matches, as in an anti-join: churned whenever it was active
+        columns[f"churned_{i}"] = (was_active & (~active | ~known)).sum().cast(pl.Int64)
+        columns[f"ordered_{i}"] = (ordered & known).sum().cast(pl.Int64)
+        columns[f"returning_{i}"] = (ordered & was_active & known).sum().cast(pl.Int64)
+        new.append(int(firsts["first"].is_between(month.start, month.end).sum()))
+    counts = range_masks(orders, ranges).select(**columns).collect().row(0, named=True)
+    rows = []
+    for i, month in enumerate(months):
+        before, ordered = counts[f"active_before_{i}"], counts[f"ordered_{i}"]
+        rows.append({
+            "month": month.start, "month_end": month.end, "active_before": before,
+            "active_customers": counts[f"active_customers_{i}"], "churned": counts[f"churned_{i}"],
+            "churn_rate": counts[f"churned_{i}"] / before if before else None,
+            "new": new[i], "returning": counts[f"returning_{i}"],
+            "reactivated": ordered - new[i] - counts[f"returning_{i}"],
+        })
+    return pl.DataFrame(rows, schema={
+        "month": pl.Date, "month_end": pl.Date, "active_before": pl.Int64, "active_customers": pl.Int64,
+        "churned": pl.Int64, "churn_rate": pl.Float64, "new": pl.Int64, "returning": pl.Int64, "reactivated": pl.Int64,
+    })
 
 
 def _months(period: Period) -> list[Period]:

@@ -161,10 +161,10 @@ def rfm_scores(ds: Dataset, period: Period, window_days: int = RFM_WINDOW_DAYS) 
         .sort("customer_key")
         .collect()
     )
-    return with_scores(per_customer)
+    return _with_scores(per_customer)
 
 
-def with_scores(per_customer: pl.DataFrame) -> pl.DataFrame:
+def _with_scores(per_customer: pl.DataFrame) -> pl.DataFrame:
     """``per_customer`` (customer_key, customer_id, recency_days, frequency and ``cents``, the
     monetary value in whole cents) with monetary, r, f, m, segment and tier."""
     # ranked so that a higher score is better: the most days since the last order ranks 1

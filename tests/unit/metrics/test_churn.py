@@ -55,6 +55,21 @@ def test_monthly_churn_and_customer_flow(ds):
         assert r["active_before"] - r["churned"] + r["new"] + r["reactivated"] == r["active_customers"]
 
 
+def test_a_trend_of_more_months_than_one_pass_holds(ds):
+    # 27 months (a pass takes 20): only Nov 2025 .. Mar 2026 have customers; the last two as above
+    trend = churn.churn_trend(ds, Period(date(2024, 1, 1), date(2026, 3, 31)), window_days=30)
+    assert trend.height == 27 and trend["month"][20] == date(2025, 9, 1)
+    rows = {r[0]: r[1:] for r in trend.select("month", "active_before", "active_customers", "churned", "churn_rate",
+                                              "new", "returning", "reactivated").rows()}
+    assert rows[date(2025, 11, 1)] == (0, 1, 0, None, 1, 0, 0)    # C's first order on 1 Nov, active on 30 Nov
+    assert rows[date(2025, 12, 1)] == (1, 0, 1, 1.0, 0, 0, 0)     # ... and no longer on 31 Dec
+    assert rows[date(2026, 1, 1)] == (0, 2, 0, None, 2, 0, 0)     # A and B new
+    assert rows[date(2026, 2, 1)] == (2, 2, 1, 0.5, 1, 1, 0)
+    assert rows[date(2026, 3, 1)] == (2, 3, 1, 0.5, 1, 1, 1)
+    quiet = [m for m in rows if m < date(2025, 11, 1)]
+    assert len(quiet) == 22 and all(rows[m] == (0, 0, 0, None, 0, 0, 0) for m in quiet)
+
+
 def test_cohort_retention_counts_customers_and_revenue(ds):
     cells = churn.cohort_retention(ds, MARCH)
     by_cell = {(r["cohort"], r["months_since"]): r for r in cells.iter_rows(named=True)}

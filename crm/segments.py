@@ -338,11 +338,10 @@ def rule_expr(rule: SegmentRule) -> pl.Expr:
 def with_previous_segment(now: pl.DataFrame, before: pl.DataFrame) -> pl.DataFrame:
     """``now`` with each customer's ``previous_segment`` from ``before``; customers scored only
     before appear with segment "Not scored" (they can be selected by a move to it)."""
-    key = "customer_key" if "customer_key" in now.columns and "customer_key" in before.columns else "customer_id"
-    previous = before.select(key, *(["customer_id"] if key != "customer_id" else []), previous_segment=pl.col("segment"))
-    joined = now.join(previous, on=key, how="full", coalesce=True)
-    if key != "customer_id":  # a customer scored only before has its id on the right
-        joined = joined.with_columns(pl.col("customer_id").fill_null(pl.col("customer_id_right"))).drop("customer_id_right")
+    previous = before.select("customer_key", "customer_id", previous_segment=pl.col("segment"))
+    joined = now.join(previous, on="customer_key", how="full", coalesce=True)
+    # a customer scored only before has its id on the right
+    joined = joined.with_columns(pl.col("customer_id").fill_null(pl.col("customer_id_right"))).drop("customer_id_right")
     return joined.with_columns(pl.col("segment").fill_null(NOT_SCORED), pl.col("previous_segment").fill_null(NOT_SCORED))
 
 
@@ -355,8 +354,7 @@ def evaluate(frames: Frames, rule: SegmentRule, period: Period) -> pl.DataFrame:
     if dated.moved_from:
         assert dated.since is not None
         table = with_previous_segment(table, scores(frames, dated, dated.since))
-    order = "customer_key" if "customer_key" in table.columns else "customer_id"  # the same order, see rfm_scores
-    return table.filter(rule_expr(dated)).sort(order)
+    return table.filter(rule_expr(dated)).sort("customer_key")  # customer_id order, see rfm_scores
 
 
 def member_ids(frames: Frames, rule_json: str) -> pl.Series:

@@ -15,14 +15,15 @@ ACTIVE_WINDOW_DAYS = 90
 _MASK_BITS = 62
 
 
-def active_on(ds: Dataset, day: date, window_days: int = ACTIVE_WINDOW_DAYS) -> pl.LazyFrame:
-    """Customers (``customer_key``) with an order dated within the ``window_days`` days ending on ``day``."""
-    first = day - timedelta(days=window_days - 1)
-    return (
-        ds.orders.filter(pl.col("order_date").is_between(first, day, closed="both"))
-        .select("customer_key")
-        .unique()
-    )
+def _bit(i: int) -> pl.Expr:
+    """True where bit i of ``mask`` (see ``range_masks``) is set."""
+    return (pl.col("mask") & pl.lit(1 << i, dtype=pl.UInt64)) != 0
+
+
+def _churned(before: pl.Expr, after: pl.Expr) -> pl.Expr:
+    """Active before, not after; a missing customer key never matches (as in an anti-join), so it
+    counts as churned whenever it was active before."""
+    return before & (~after | pl.col("customer_key").is_null())
 
 
 def activity_masks(orders: pl.LazyFrame, days: list[date], window_days: int,
@@ -67,8 +68,8 @@ def summarise_customers_over(ds: Dataset, buckets: Buckets, window_days: int = A
     dated o makes its customer active on the days d with o <= d <= o + window - 1: a run of
     those days, so a bit mask. OR-ed per customer, bit i says "active on day i". Per period,
     B = active the day before it starts, A = active on its last day; churned = B and not A.
-    A missing customer key (an order without customer) never matches, as in an anti-join:
-    it counts as churned whenever it is in B.
+    A missing customer key (an order without customer) counts as churned whenever it is in B
+    (``_churned``).
     """
     days = sorted({d for p in buckets.periods for d in (p.start - timedelta(days=1), p.end)})
     if len(days) > _MASK_BITS:  # more days than bits: a few periods at a time
@@ -81,16 +82,12 @@ def summarise_customers_over(ds: Dataset, buckets: Buckets, window_days: int = A
         return pl.concat(parts)
     masks = activity_masks(ds.orders, days, window_days)
     position = {d: i for i, d in enumerate(days)}
-
-    def active(day: date) -> pl.Expr:
-        return (pl.col("mask") & pl.lit(1 << position[day], dtype=pl.UInt64)) != 0
-
     columns: dict[str, pl.Expr] = {}
     for i, p in enumerate(buckets.periods):
-        before, after = active(p.start - timedelta(days=1)), active(p.end)
+        before, after = _bit(position[p.start - timedelta(days=1)]), _bit(position[p.end])
         columns[f"before_{i}"] = before.sum().cast(pl.Int64)
         columns[f"after_{i}"] = after.sum().cast(pl.Int64)
-        columns[f"churned_{i}"] = (before & (~after | pl.col("customer_key").is_null())).sum().cast(pl.Int64)
+        columns[f"churned_{i}"] = _churned(before, after).sum().cast(pl.Int64)
     counts = masks.select(**columns)
     return pl.concat([
         counts.select(
@@ -134,16 +131,11 @@ def _month_flows(orders: pl.LazyFrame, firsts: pl.DataFrame, months: list[Period
         before = month.start - timedelta(days=1)
         ranges += [(before - timedelta(days=window_days - 1), before),
                    (month.end - timedelta(days=window_days - 1), month.end), (month.start, month.end)]
-
-        def has(bit: int) -> pl.Expr:
-            return (pl.col("mask") & pl.lit(1 << bit, dtype=pl.UInt64)) != 0
-
-        was_active, active, ordered = has(3 * i), has(3 * i + 1), has(3 * i + 2)
+        was_active, active, ordered = _bit(3 * i), _bit(3 * i + 1), _bit(3 * i + 2)
         known = pl.col("customer_key").is_not_null()  # an order without a customer is nobody's flow
         columns[f"active_before_{i}"] = was_active.sum().cast(pl.Int64)
         columns[f"active_customers_{i}"] = active.sum().cast(pl.Int64)
-        # a missing customer key never matches, as in an anti-join: churned whenever it was active
-        columns[f"churned_{i}"] = (was_active & (~active | ~known)).sum().cast(pl.Int64)
+        columns[f"churned_{i}"] = _churned(was_active, active).sum().cast(pl.Int64)
         columns[f"ordered_{i}"] = (ordered & known).sum().cast(pl.Int64)
         columns[f"returning_{i}"] = (ordered & was_active & known).sum().cast(pl.Int64)
         new.append(int(firsts["first"].is_between(month.start, month.end).sum()))
@@ -181,22 +173,17 @@ def churn_by(ds: Dataset, period: Period, dimension: str, window_days: int = ACT
         raise ValueError(f"unknown dimension {dimension!r}; one of {', '.join(CHURN_DIMENSIONS)}")
     previous = period.previous()
     days = [previous.start - timedelta(days=1), period.start - timedelta(days=1), period.end]  # previous.end = start - 1
-    bit = [pl.lit(1 << i, dtype=pl.UInt64) for i in range(3)]
     masks = activity_masks(ds.orders, days, window_days, keys=("customer_id",))
     attributes = ds.customers.select("customer_id", pl.col(dimension).fill_null("(none)"))
-
-    def on(i: int) -> pl.Expr:
-        return (pl.col("mask") & bit[i]) != 0
-
     return (
         masks.join(attributes, on="customer_id", how="left")
         .with_columns(pl.col(dimension).fill_null("(none)"))
         .group_by(dimension)
         .agg(
-            active_before=on(1).sum().cast(pl.Int64),
-            churned=(on(1) & ~on(2)).sum().cast(pl.Int64),
-            active_before_previous=on(0).sum().cast(pl.Int64),
-            churned_previous=(on(0) & ~on(1)).sum().cast(pl.Int64),
+            active_before=_bit(1).sum().cast(pl.Int64),
+            churned=(_bit(1) & ~_bit(2)).sum().cast(pl.Int64),
+            active_before_previous=_bit(0).sum().cast(pl.Int64),
+            churned_previous=(_bit(0) & ~_bit(1)).sum().cast(pl.Int64),
         )
         .with_columns(
             churn_rate=pl.when(pl.col("active_before") > 0).then(pl.col("churned") / pl.col("active_before")),

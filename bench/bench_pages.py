@@ -596,6 +596,27 @@ def bench_satisfaction_service(args: argparse.Namespace, emit: Callable[[str], N
     return found
 
 
+def add_common_options(parser: argparse.ArgumentParser, warm_help: str) -> None:
+    """The options every page benchmark takes: --warm (default 15), --pandas-warm, --skip-pandas,
+    --regenerate and --out."""
+    parser.add_argument("--warm", type=int, default=15, help=warm_help)
+    parser.add_argument("--pandas-warm", type=int, default=3, help="filters timed warm with pandas (default 3)")
+    parser.add_argument("--skip-pandas", action="store_true", help="no pandas reference (timing and value check)")
+    parser.add_argument("--regenerate", action="store_true", help="ignore the Parquet cache in bench/.cache")
+    parser.add_argument("--out", type=Path, help="also write the report (Markdown) to this file")
+
+
+def finish_report(title: str, started: float, env: list[tuple[str, str]], body: list[str], out: Path | None) -> None:
+    """Print the run's header (title, duration, environment) and peak memory; write all to ``out``."""
+    env.append(("load average at the end", loadavg()))
+    head = [f"# {title}", "", f"Run {date.today().isoformat()}, {(time.perf_counter() - started) / 60:.1f} min.", "",
+            table(["", ""], [[k, v] for k, v in env]), ""]
+    tail = memory_section()
+    print("\n".join(head + tail), flush=True)
+    if out:
+        out.write_text("\n".join(head + body + tail) + "\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="Benchmark the Funnel, Satisfaction and Service pages' computations.")
     parser.add_argument("--page", choices=("funnel", "satisfaction_service", "all"), default="all")
@@ -603,11 +624,7 @@ def main() -> int:
     parser.add_argument("--tickets", type=int, default=5_000_000, help="satisfaction/service: tickets (default 5M)")
     parser.add_argument("--surveys", type=int, default=2_000_000,
                         help="satisfaction/service: survey responses kept (a sample; 0 = all the demo generates)")
-    parser.add_argument("--warm", type=int, default=15, help="filters timed warm with crm (default 15)")
-    parser.add_argument("--pandas-warm", type=int, default=3, help="filters timed warm with pandas (default 3)")
-    parser.add_argument("--skip-pandas", action="store_true", help="no pandas reference (timing and value check)")
-    parser.add_argument("--regenerate", action="store_true", help="ignore the Parquet cache in bench/.cache")
-    parser.add_argument("--out", type=Path, help="also write the report (Markdown) to this file")
+    add_common_options(parser, "filters timed warm with crm (default 15)")
     args = parser.parse_args()
 
     body: list[str] = []
@@ -623,14 +640,7 @@ def main() -> int:
         found += bench_funnel(args, emit)
     if args.page in ("satisfaction_service", "all"):
         found += bench_satisfaction_service(args, emit)
-    env.append(("load average at the end", loadavg()))
-    head = [f"# Page benchmarks: seed {SEED}, as of {AS_OF}", "",
-            f"Run {date.today().isoformat()}, {(time.perf_counter() - started) / 60:.1f} min.", "",
-            table(["", ""], [[k, v] for k, v in env]), ""]
-    tail = memory_section()
-    print("\n".join(head + tail), flush=True)
-    if args.out:
-        args.out.write_text("\n".join(head + body + tail) + "\n")
+    finish_report(f"Page benchmarks: seed {SEED}, as of {AS_OF}", started, env, body, args.out)
     return 1 if found else 0
 
 

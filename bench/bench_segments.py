@@ -45,7 +45,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +57,20 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pandas_segments_reference as sref  # noqa: E402
 import polars as pl  # noqa: E402
-from bench_cockpit import _mb, frames_size, memory_section, phase, table  # noqa: E402
-from bench_pages import PageRun, View, _ms, cold_view, environment, loadavg, quantile, run_page, warm_views  # noqa: E402
+from bench_cockpit import _mb, frames_size, phase, table  # noqa: E402
+from bench_pages import (  # noqa: E402
+    PageRun,
+    View,
+    _ms,
+    add_common_options,
+    cold_view,
+    environment,
+    finish_report,
+    loadavg,
+    quantile,
+    run_page,
+    warm_views,
+)
 from datagen import AS_OF, SEED, load_or_generate_segments  # noqa: E402
 
 from crm import segments  # noqa: E402
@@ -653,11 +664,7 @@ def main() -> int:
                         help="customers of the selection round trip's subset (default 1M; at most --customers / 2)")
     parser.add_argument("--export-rows", type=int, default=1_000_000, help="rows exported to Parquet and CSV (1M)")
     parser.add_argument("--xlsx-rows", type=int, default=100_000, help="rows exported to XLSX (100k; 0 = none)")
-    parser.add_argument("--warm", type=int, default=15, help="filters timed warm, and shapes of each kind (15)")
-    parser.add_argument("--pandas-warm", type=int, default=3, help="filters timed warm with pandas (3)")
-    parser.add_argument("--skip-pandas", action="store_true", help="no pandas reference (timing and value check)")
-    parser.add_argument("--regenerate", action="store_true", help="ignore the Parquet cache in bench/.cache")
-    parser.add_argument("--out", type=Path, help="also write the report (Markdown) to this file")
+    add_common_options(parser, "filters timed warm, and shapes of each kind (default 15)")
     args = parser.parse_args()
     args.select_customers = min(args.select_customers, max(1, args.customers // 2))
 
@@ -693,14 +700,7 @@ def main() -> int:
     del frames
     check.add(bench_selection(args, raw, emit))
 
-    env.append(("load average at the end", loadavg()))
-    head = [f"# Segments benchmark: seed {SEED}, as of {AS_OF}", "",
-            f"Run {date.today().isoformat()}, {(time.perf_counter() - started) / 60:.1f} min.", "",
-            table(["", ""], [[k, v] for k, v in env]), ""]
-    tail = memory_section()
-    print("\n".join(head + tail), flush=True)
-    if args.out:
-        args.out.write_text("\n".join(head + body + tail) + "\n")
+    finish_report(f"Segments benchmark: seed {SEED}, as of {AS_OF}", started, env, body, args.out)
     return 1 if check.mismatches else 0
 
 

@@ -1,6 +1,6 @@
 """``python -m crm [--db URL] COMMAND``: the command-line contract of DESIGN.md.
 
-Commands: init-demo, import, metrics, report, export. Errors a user can cause end in a
+Commands: init-demo, import, mapping, imports, metrics, report, export. Errors a user can cause end in a
 one-paragraph message on stderr and exit code 2 (usage) or 1 (rejected input,
 unreachable store); never a traceback.
 """
@@ -25,10 +25,13 @@ from crm.config import ConfigError, resolve_database_url
 from crm.dataset import Frames, load_frames
 from crm.export import FORMATS, build_manifest, write_export
 from crm.filters import DEFAULT_PRESET, Filters, Period, resolve_preset
-from crm.ingest import ImportRejected, import_file, load_mapping
+from crm.ingest import ImportRejected, import_file, import_history, load_mapping, run_import, undo_import
+from crm.mapping import MappingError, load_mapping_file, to_toml
 from crm.metrics import METRICS, churn, compute_with_previous, funnel, rfm, satisfaction, service
 from crm.reports import REPORTS, ReportOptionError, ReportOptions, build_report
+from crm.sources import ReadOptions, SourceError
 from crm.store import Store, StoreError
+from crm.suggest import suggest_mapping
 
 
 class UsageError(Exception):
@@ -65,11 +68,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, default=1.0, help="multiplies the default size (1 ≈ 10k deals)")
     p.add_argument("--as-of", type=_date, default=None, help="last day of data (default: yesterday)")
 
-    p = sub.add_parser("import", help="load a CSV into one canonical table, all or nothing")
-    p.add_argument("table", choices=schema.BUSINESS_TABLES, metavar="TABLE")
+    p = sub.add_parser("import", help="run a mapping file (--mapping FILE.toml), or load one file into one table",
+                       description="import --mapping FILE.toml [--quarantine DIR] [--dry-run]  |  import TABLE FILE "
+                                   "[--mapping FILE.json] [--quarantine FILE]: all or nothing, in one transaction")
+    p.add_argument("table", nargs="?", metavar="TABLE", help=f"one of: {', '.join(schema.BUSINESS_TABLES)}")
+    p.add_argument("file", nargs="?", type=Path, metavar="FILE", help="a CSV or XLSX file with canonical column names")
+    p.add_argument("--mapping", type=Path, help="a TOML mapping file (see DESIGN.md), or with TABLE FILE a JSON "
+                                                '{"columns": {"Source": "canonical"}}')
+    p.add_argument("--quarantine", type=Path, help="load the valid rows and write the bad ones here "
+                                                   "(a folder for a mapping, a file for TABLE FILE)")
+    p.add_argument("--dry-run", action="store_true", help="validate and say what would be written; write nothing")
+
+    p = sub.add_parser("mapping", help="draft a mapping file for a source file")
+    p.add_argument("action", choices=("suggest",))
     p.add_argument("file", type=Path, metavar="FILE")
-    p.add_argument("--mapping", type=Path, help='JSON {"columns": {"Source": "canonical"}}')
-    p.add_argument("--quarantine", type=Path, help="load the valid rows and write the bad ones here")
+    p.add_argument("--table", choices=schema.BUSINESS_TABLES, help="the target table (default: guessed from the headers)")
+    p.add_argument("--sheet", help="the workbook sheet (default: the first)")
+
+    p = sub.add_parser("imports", help="list the imports, or undo one")
+    p.add_argument("action", choices=("list", "undo"))
+    p.add_argument("id", nargs="?", type=int, help="the import to undo (see imports list)")
 
     p = sub.add_parser("metrics", help="every registered metric for a period")
     _add_filters(p)
@@ -180,11 +198,101 @@ def _cmd_init_demo(store: Store, args: argparse.Namespace) -> int:
 
 
 def _cmd_import(store: Store, args: argparse.Namespace) -> int:
-    mapping = load_mapping(args.mapping) if args.mapping else None
+    mapping_file = args.mapping
+    if args.table is None and args.file is None:
+        if mapping_file is None:
+            raise UsageError("import takes --mapping FILE.toml, or TABLE FILE")
+        if mapping_file.suffix.lower() == ".json":
+            raise UsageError("a JSON mapping renames columns for import TABLE FILE; a mapping file on its own is TOML")
+        return _run_mapping(store, args)
+    if args.table is None or args.file is None:
+        raise UsageError("import TABLE FILE takes both a table and a file")
+    if args.table not in schema.BUSINESS_TABLES:
+        raise UsageError(f"unknown table {args.table!r}; tables: {', '.join(schema.BUSINESS_TABLES)}")
+    if args.dry_run:
+        raise UsageError("--dry-run works with a mapping file: write one with `mapping suggest FILE`")
+    if mapping_file is not None and mapping_file.suffix.lower() == ".toml":
+        raise UsageError("a TOML mapping names its own tables and files: run `import --mapping FILE.toml` alone")
+    mapping = load_mapping(mapping_file) if mapping_file else None
     result = import_file(store, args.table, args.file, mapping=mapping, quarantine=args.quarantine)
     note = f"; {result.quarantined} bad row(s) written to {args.quarantine}" if result.quarantined else ""
     print(f"imported {result.loaded:,} row(s) into {result.table}{note}; data version {result.data_version}",
           file=sys.stderr)
+    _print_warnings(result.warnings)
+    return 0
+
+
+def _print_warnings(warnings: Sequence[str]) -> None:
+    for text in warnings:
+        print(f"warning: {text}", file=sys.stderr)
+
+
+def _progress(fraction: float, text: str) -> None:
+    if sys.stderr.isatty():
+        print(f"\r{fraction:4.0%}  {text[:70]:<70}", end="", file=sys.stderr, flush=True)
+
+
+def _run_mapping(store: Store, args: argparse.Namespace) -> int:
+    mapping = load_mapping_file(args.mapping)
+    text = args.mapping.read_text(encoding="utf-8")
+    plan, result = run_import(store, mapping, quarantine=args.quarantine, dry_run=args.dry_run,
+                              mapping_text=text, progress=_progress)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    for p in plan.blocks:
+        if p.source is not None:
+            print(f"{p.origin}: {p.source.describe()}", file=sys.stderr)
+    if result is None:
+        counts = plan.counts(quarantine=args.quarantine is not None)
+        print("dry run: would write " + ", ".join(f"{n:,} row(s) to {t}" for t, n in counts.items()), file=sys.stderr)
+        for p in plan.blocks:
+            if p.skipped:
+                print(f"  {p.skipped:,} derived row(s) of {p.block.table} skipped (a required cell was empty)", file=sys.stderr)
+        by_rule = plan.problems_by_rule()
+        if by_rule:
+            print(f"{plan.problem_count():,} problem(s), by rule:", file=sys.stderr)
+            for table, rule, n in by_rule:
+                print(f"  {n:>8,}  {table}: {rule}", file=sys.stderr)
+            print("first problems:", file=sys.stderr)
+            for problem in plan.problems():
+                print(f"  {problem}", file=sys.stderr)
+        _print_warnings(plan.warnings)
+        print("nothing was written (dry run)", file=sys.stderr)
+        return 1 if by_rule and args.quarantine is None else 0
+    note = f"; {result.quarantined:,} bad row(s) written to {args.quarantine}" if result.quarantined else ""
+    tables = ", ".join(f"{n:,} into {t}" for t, n in result.per_table.items())
+    print(f"import {result.batch}: {tables}{note}; data version {result.data_version}", file=sys.stderr)
+    _print_warnings(result.warnings)
+    return 0
+
+
+def _cmd_mapping(store: Store, args: argparse.Namespace) -> int:
+    suggestion = suggest_mapping(args.file, args.table, ReadOptions(sheet=args.sheet))
+    print(f"# Draft mapping of {args.file.name} onto {suggestion.table} ({suggestion.source.describe()}).")
+    print("# Check every line, then: python -m crm import --mapping THIS_FILE --dry-run")
+    for note in suggestion.notes:
+        print(f"# {note}")
+    print(to_toml(suggestion.mapping), end="")
+    return 0
+
+
+def _cmd_imports(store: Store, args: argparse.Namespace) -> int:
+    if args.action == "undo":
+        if args.id is None:
+            raise UsageError("imports undo takes the id of an import (see imports list)")
+        done = undo_import(store, args.id)
+        removed = ", ".join(f"{n:,} from {t}" for t, n in done.removed.items()) or "no rows"
+        restored = ", ".join(f"{n:,} into {t}" for t, n in done.restored.items())
+        print(f"import {done.batch} undone: removed {removed}" + (f"; restored {restored}" if restored else "")
+              + f"; data version {done.data_version}", file=sys.stderr)
+        return 0
+    history = import_history(store)
+    if history.height == 0:
+        print("no imports yet", file=sys.stderr)
+        return 0
+    buffer = io.StringIO()
+    history.write_csv(buffer, datetime_format="%Y-%m-%d %H:%M:%S")
+    sys.stdout.write(buffer.getvalue())
     return 0
 
 
@@ -232,7 +340,7 @@ def _cmd_report(store: Store, args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"init-demo": _cmd_init_demo, "import": _cmd_import, "metrics": _cmd_metrics, "report": _cmd_report,
-            "export": _cmd_export}
+            "export": _cmd_export, "mapping": _cmd_mapping, "imports": _cmd_imports}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -246,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (StoreError, ConfigError, ImportRejected) as exc:
+    except (StoreError, ConfigError, ImportRejected, MappingError, SourceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except pl.exceptions.PolarsError as exc:

@@ -139,7 +139,19 @@ import_batches = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     _ts("at", nullable=False), _text("table_name"), _text("source", 400),
     sa.Column("rows", sa.Integer), _text("status", 20),
+    sa.Column("rejected", sa.Integer), _text("actor"), sa.Column("mapping", sa.Text), sa.Column("detail", sa.Text),
+    _ts("undone_at"), _text("undone_by"),
 )
+"""One row per import run: the tables it wrote (comma-separated), its files, rows, who, and its undo."""
+
+import_superseded = sa.Table(
+    "import_superseded", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("batch_id", sa.Integer, nullable=False), _text("table_name"), sa.Column("part", sa.Integer),
+    sa.Column("rows", sa.Text, nullable=False),
+    sa.Index("ix_import_superseded_batch_id", "batch_id"),
+)
+"""Rows an upsert or replace took out of a table, as NDJSON parts, so the import can be undone."""
 
 saved_segments = sa.Table(
     "saved_segments", metadata,
@@ -159,6 +171,26 @@ BUSINESS_TABLES: tuple[str, ...] = (
     "orders", "order_items", "tickets", "survey_responses", "interactions",
 )
 """Tables whose change bumps the data version, in load order."""
+
+IMPORT_BATCH = "import_batch"
+"""The column that tells which import wrote a row (empty for demo data and older rows)."""
+
+for _name in BUSINESS_TABLES:
+    metadata.tables[_name].append_column(sa.Column(IMPORT_BATCH, sa.Integer))
+
+PARENT_KEYS: dict[str, str] = {"opportunity_stages": "opportunity_id", "order_items": "order_id"}
+"""What an upsert replaces in a table without a key of its own: every row of the same parent."""
+
+
+def primary_key(name: str) -> str | None:
+    """The single-column primary key of a canonical table, or None."""
+    keys = [c.name for c in metadata.tables[name].primary_key.columns]
+    return keys[0] if len(keys) == 1 else None
+
+
+def data_columns(name: str) -> list[str]:
+    """The columns an import may fill (the table's, without the import bookkeeping column)."""
+    return [c.name for c in table(name).columns if c.name != IMPORT_BATCH]
 
 
 @dataclass(frozen=True)

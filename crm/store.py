@@ -104,6 +104,7 @@ class Store:
         """Create every canonical table that is missing (idempotent)."""
         with self.transaction() as conn:
             schema.metadata.create_all(conn, checkfirst=True)
+            _add_missing_columns(conn)
             exists = conn.execute(
                 sa.select(schema.crm_meta.c.value).where(schema.crm_meta.c.key == "data_version")
             ).first()
@@ -248,6 +249,17 @@ class Store:
                 if name in frames:
                     self.insert_frame(conn, name, frames[name])
             return self.bump_version(conn)
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    """Add the nullable columns a newer schema has to the tables of an older store (ALTER TABLE ADD COLUMN)."""
+    inspector = sa.inspect(conn)
+    for table in schema.metadata.sorted_tables:
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present and column.nullable:
+                spec = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+                conn.execute(sa.text(f'ALTER TABLE "{table.name}" ADD COLUMN {spec}'))
 
 
 def _conform(frame: pl.DataFrame, target: Mapping[str, pl.DataType]) -> pl.DataFrame:

@@ -729,6 +729,14 @@ def undo_import(store: Store, batch: int, actor: str | None = None) -> UndoResul
     Only the latest import still in force on a table can be undone (a later
     import may have changed the same rows); ImportRejected says which to undo first.
     """
+    try:
+        return _undo(store, batch, actor)
+    except sa.exc.DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise ImportRejected(f"import {batch} could not be undone ({reason}); nothing was changed") from None
+
+
+def _undo(store: Store, batch: int, actor: str | None) -> UndoResult:
     store.ensure_schema()
     b = schema.import_batches
     with store.transaction() as conn:
@@ -738,7 +746,8 @@ def undo_import(store: Store, batch: int, actor: str | None = None) -> UndoResul
         if row["undone_at"] is not None:
             raise ImportRejected(f"import {batch} was already undone on {row['undone_at']:%Y-%m-%d %H:%M}")
         if row["status"] not in ("loaded", "partial"):
-            raise ImportRejected(f"import {batch} did not load any rows (status {row['status']})")
+            raise ImportRejected(f"import {batch} cannot be undone: its rows are no longer in the store "
+                                 f"(status {row['status']})")
         tables = [t for t in (row["table_name"] or "").split(",") if t]
         later = conn.execute(sa.select(b.c.id, b.c.table_name).where(
             b.c.id > batch, b.c.undone_at.is_(None), b.c.status.in_(["loaded", "partial"]))).all()

@@ -245,6 +245,11 @@ class Store:
         with self.transaction() as conn:
             for name in reversed(schema.BUSINESS_TABLES):
                 conn.execute(schema.table(name).delete())
+            # the imports' rows are gone with everything else: none of them can be undone any more
+            batches = schema.import_batches
+            conn.execute(batches.update().where(batches.c.status.in_(["loaded", "partial"]), batches.c.undone_at.is_(None))
+                         .values(status="superseded"))
+            conn.execute(schema.import_superseded.delete())
             for name in schema.BUSINESS_TABLES:
                 if name in frames:
                     self.insert_frame(conn, name, frames[name])

@@ -101,11 +101,28 @@ def export_filename(base: str, filters: Filters, extension: str) -> str:
     return f"{name[:180]}.{extension}"
 
 
-def _excel_safe(frame: pl.DataFrame) -> pl.DataFrame:
-    """Lists and other nested values as text; Excel cells hold scalars."""
+_FORMULA_START = r"^[=+\-@\t\r]"
+"""What makes a spreadsheet read a text cell as a formula (OWASP's CSV injection rule)."""
+
+
+def neutralise(text: str) -> str:
+    """A text a spreadsheet shows as text: one that starts like a formula gets a leading apostrophe."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _formula_safe(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every text cell that starts like a formula (= + - @ tab CR) prefixed with an apostrophe."""
     return frame.with_columns(
-        [pl.col(c).cast(pl.String) for c, t in frame.schema.items() if t.is_nested()]
+        pl.when(pl.col(c).str.contains(_FORMULA_START)).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
+        for c, t in frame.schema.items() if t == pl.String
     )
+
+
+def _excel_safe(frame: pl.DataFrame) -> pl.DataFrame:
+    """Lists and other nested values as text (Excel cells hold scalars), then formula-safe."""
+    return _formula_safe(frame.with_columns(
+        [pl.col(c).cast(pl.String) for c, t in frame.schema.items() if t.is_nested()]
+    ))
 
 
 def export_bytes(frame: pl.DataFrame, fmt: ExportFormat, manifest: Manifest) -> bytes:
@@ -118,7 +135,7 @@ def export_bytes(frame: pl.DataFrame, fmt: ExportFormat, manifest: Manifest) -> 
     if fmt == "csv":
         buffer = io.BytesIO()
         buffer.write("\ufeff".encode())
-        frame.write_csv(buffer, datetime_format="%Y-%m-%d %H:%M:%S")
+        _excel_safe(frame).write_csv(buffer, datetime_format="%Y-%m-%d %H:%M:%S")
         return buffer.getvalue()
     if fmt == "xlsx":
         import xlsxwriter
@@ -130,8 +147,8 @@ def export_bytes(frame: pl.DataFrame, fmt: ExportFormat, manifest: Manifest) -> 
             sheet = workbook.add_worksheet("manifest")
             bold = workbook.add_format({"bold": True})
             for i, (key, value) in enumerate(manifest.as_rows()):
-                sheet.write(i, 0, key, bold)
-                sheet.write(i, 1, value)
+                sheet.write_string(i, 0, neutralise(key), bold)
+                sheet.write_string(i, 1, neutralise(value))
             sheet.set_column(0, 0, 24)
             sheet.set_column(1, 1, 90)
         return buffer.getvalue()
@@ -158,7 +175,7 @@ def write_export(frame: pl.DataFrame, fmt: ExportFormat, manifest: Manifest, out
         elif fmt == "csv":
             with staged.open("wb") as handle:
                 handle.write("\ufeff".encode())
-                frame.write_csv(handle, datetime_format="%Y-%m-%d %H:%M:%S")
+                _excel_safe(frame).write_csv(handle, datetime_format="%Y-%m-%d %H:%M:%S")
         else:
             staged.write_bytes(export_bytes(frame, fmt, manifest))
         if side_staged is not None:

@@ -135,7 +135,7 @@ def export_bytes(frame: pl.DataFrame, fmt: ExportFormat, manifest: Manifest) -> 
     if fmt == "csv":
         buffer = io.BytesIO()
         buffer.write("\ufeff".encode())
-        _excel_safe(frame).write_csv(buffer, datetime_format="%Y-%m-%d %H:%M:%S")
+        _formula_safe(frame).write_csv(buffer, datetime_format="%Y-%m-%d %H:%M:%S")
         return buffer.getvalue()
     if fmt == "xlsx":
         import xlsxwriter
@@ -175,7 +175,7 @@ def write_export(frame: pl.DataFrame, fmt: ExportFormat, manifest: Manifest, out
         elif fmt == "csv":
             with staged.open("wb") as handle:
                 handle.write("\ufeff".encode())
-                _excel_safe(frame).write_csv(handle, datetime_format="%Y-%m-%d %H:%M:%S")
+                _formula_safe(frame).write_csv(handle, datetime_format="%Y-%m-%d %H:%M:%S")
         else:
             staged.write_bytes(export_bytes(frame, fmt, manifest))
         if side_staged is not None:

@@ -234,7 +234,7 @@ def _parse_block(raw: Any, index: int, base: Path) -> ImportBlock:
 def _parse_columns(raw: Any, where: str, base: Path, table_name: str, grouped: bool) -> tuple[tuple[str, ColumnSpec], ...]:
     if not isinstance(raw, dict) or not raw:
         raise MappingError(f"{where}: expected canonical column = spec pairs")
-    known = [c.name for c in schema.table(table_name).columns]
+    known = schema.data_columns(table_name)
     out = []
     for name, spec in raw.items():
         if name not in known:

@@ -24,7 +24,7 @@ from crm import demo, schema, segments
 from crm.config import ConfigError, resolve_database_url
 from crm.dataset import Frames, load_frames
 from crm.export import FORMATS, build_manifest, write_export
-from crm.filters import DEFAULT_PRESET, Filters, Period, resolve_preset
+from crm.filters import DEFAULT_PRESET, FIRST_DAY, LAST_DAY, Filters, Period, resolve_preset
 from crm.ingest import ImportRejected, import_file, import_history, load_mapping, run_import, undo_import
 from crm.mapping import MappingError, load_mapping_file, to_toml
 from crm.metrics import METRICS, churn, compute_with_previous, funnel, rfm, satisfaction, service
@@ -40,9 +40,12 @@ class UsageError(Exception):
 
 def _date(text: str) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise argparse.ArgumentTypeError(f"{text} is outside {FIRST_DAY}..{LAST_DAY}")
+    return day
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:

@@ -352,8 +352,21 @@ def load_frames(store: Store, version: int | None = None) -> Frames:
     version = store.data_version() if version is None else version
     if not store.has_schema():
         return enrich(empty_raw(), version)
-    raw = {name: store.read(name, cols) for name, cols in COLUMNS.items()}
+    raw = {name: within_calendar(name, store.read(name, cols)) for name, cols in COLUMNS.items()}
     return enrich(raw, version, load_settings(store))
+
+
+def within_calendar(name: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """A table as the metrics may use it: timestamps outside 1900–2100 (written by other tools) are
+    unknown, and a row whose required timestamp is then unknown is left out."""
+    stamps = [c for c, t in frame.schema.items() if isinstance(t, pl.Datetime | pl.Date)]
+    if not stamps:
+        return frame
+    cleaned = frame.with_columns(
+        pl.when(pl.col(c).cast(pl.Datetime("us")).is_between(schema.EARLIEST, schema.LATEST)).then(pl.col(c)).alias(c)
+        for c in stamps)
+    required = [c.name for c in schema.table(name).columns if not c.nullable and c.name in stamps]
+    return cleaned.drop_nulls(required) if required else cleaned
 
 
 DEMO_PIPELINE: list[dict[str, object]] = [

@@ -75,6 +75,12 @@ PAGE_PARAMS: tuple[str, ...] = (
 """Query parameters owned by pages (view settings), kept in the URL beside the filters."""
 
 
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2100, 12, 31)
+"""The calendar a link or the command line may ask for (the store's timestamps are bounded the same way,
+crm.schema); the previous period and trends may reach before it."""
+
+
 @dataclass(frozen=True, order=True)
 class Period:
     """Inclusive calendar dates ``start``..``end``; its end moment is midnight after ``end``."""
@@ -310,11 +316,13 @@ class Filters:
             try:
                 start = date.fromisoformat(first.get("from", ""))
                 end = date.fromisoformat(first.get("to", ""))
+                if not FIRST_DAY <= start <= end <= LAST_DAY:
+                    raise ValueError("outside the calendar")
                 period = Period(start, end)
             except ValueError:
                 notices.append(
                     f"Ignored the period from the link (from={first.get('from', '')!r}, "
-                    f"to={first.get('to', '')!r}): dates must be YYYY-MM-DD with from ≤ to."
+                    f"to={first.get('to', '')!r}): dates must be YYYY-MM-DD between {FIRST_DAY} and {LAST_DAY}, with from ≤ to."
                 )
             if period is not None and latest is not None and period.end > latest:
                 if period.start > latest:

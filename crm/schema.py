@@ -8,6 +8,7 @@ Only ids, the timestamps a metric needs and score/amount columns are required
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import polars as pl
 import sqlalchemy as sa
@@ -171,6 +172,11 @@ BUSINESS_TABLES: tuple[str, ...] = (
     "orders", "order_items", "tickets", "survey_responses", "interactions",
 )
 """Tables whose change bumps the data version, in load order."""
+
+EARLIEST = datetime(1900, 1, 1)
+LATEST = datetime(2100, 12, 31, 23, 59, 59, 999999)
+"""Timestamps outside these bounds are mistakes (0001-01-01, 9999-12-31 placeholders): an import rejects
+them and the metrics leave them out, so period arithmetic never leaves the calendar."""
 
 IMPORT_BATCH = "import_batch"
 """The column that tells which import wrote a row (empty for demo data and older rows)."""

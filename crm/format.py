@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from crm.metrics.registry import Direction, MetricDefinition, Unit
 
 CURRENCY_SYMBOL = "$"
@@ -62,3 +64,13 @@ def format_delta(value: float | int | None, previous: float | int | None, unit: 
 def delta_color(metric: MetricDefinition) -> str:
     """Streamlit's delta colouring: green when the change is good news."""
     return {Direction.UP: "normal", Direction.DOWN: "inverse", Direction.NEUTRAL: "off"}[metric.direction]
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&=\"'^/@%])")
+
+
+def plain(text: object) -> str:
+    """A value from a link, a file or the store, safe inside Markdown: every character Markdown (or
+    Streamlit's directives, emoji codes and formulas) could read as markup is backslash-escaped, so
+    it shows as the text it is: no link, no image, no HTML, no icon."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from crm.charts import build_revenue_chart, build_satisfaction_chart, build_service_chart
+from crm.format import plain
 from crm.metrics import tiles
 from crm.ui import loaders
 from crm.ui.frame import page_frame
@@ -10,7 +11,7 @@ from crm.ui.tiles import kpi_tile
 
 ctx = page_frame("Cockpit")
 st.title("Cockpit")
-st.caption(f"{ctx.filters.describe()} · compared with {ctx.filters.period.previous().label()}"
+st.caption(f"{plain(ctx.filters.describe())} · compared with {ctx.filters.period.previous().label()}"
            if ctx.filters.compare else ctx.filters.describe())
 
 if ctx.frames.is_empty():

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from crm.charts import build_nps_composition_chart, build_score_trend_chart, build_what_moved_chart
-from crm.format import format_delta, format_value
+from crm.format import format_delta, format_value, plain
 from crm.metrics import definition
 from crm.metrics.satisfaction import DRILL_LEVELS, LOW_CONFIDENCE_N
 from crm.reports import ReportOptions
@@ -96,7 +96,7 @@ if rows:
         st.rerun()
 
 responses = loaders.get_report(ctx.url, ctx.version, "responses", ctx.filters, ReportOptions(kind=kind, within=path))
-where = " › ".join(value for _, value in path) or "all products"
+where = plain(" › ".join(value for _, value in path) or "all products")
 st.markdown(f"**{responses.height:,} {kind.upper()} responses in {where}** (newest first, with comments)")
 data_grid(responses, key="sat_responses", selectable=False, height=320)
 

@@ -4,7 +4,7 @@ import streamlit as st
 
 from crm import segments
 from crm.charts import SEGMENT_COLORS, build_rfm_scatter, build_segment_bars, build_transition_chart
-from crm.format import format_money
+from crm.format import format_money, plain
 from crm.metrics import rfm
 from crm.segments import AXES, NOT_SCORED, SEGMENT_NAMES, SegmentRule
 from crm.ui.frame import page_choice, page_frame, view_key
@@ -97,7 +97,7 @@ table = segments.customer_table(ctx.frames, selected, as_of, limit=GRID_ROWS)
 if current:
     st.subheader(f"Selected customers · {selected.height:,} · {format_money(float(selected['monetary'].sum() or 0))} "
                  "revenue (365 days)")
-    st.caption(f"Selection: {current.describe()}. Clear it in the sidebar.")
+    st.caption(f"Selection: {plain(current.describe())}. Clear it in the sidebar.")
 else:
     st.subheader(f"All scored customers · {selected.height:,}")
     st.caption("Select customers on a chart above to narrow this grid, the export and every other page.")

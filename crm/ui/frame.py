@@ -28,6 +28,7 @@ from crm.filters import (
     period_from_range,
     resolve_preset,
 )
+from crm.format import plain
 from crm.segments import SegmentRule, SegmentRuleError, member_ids
 from crm.store import Store, StoreError
 from crm.ui import loaders
@@ -69,7 +70,7 @@ def page_frame(title: str, icon: str = ":material/monitoring:") -> PageContext:
         with st.spinner("Loading data…"):
             frames = loaders.get_frames(url, version)
     except (StoreError, ConfigError) as exc:
-        st.error(f"**The data store cannot be used.** {exc}", icon=":material/database_off:")
+        st.error(f"**The data store cannot be used.** {plain(exc)}", icon=":material/database_off:")
         st.info(
             "Check `CRM_DATABASE_URL` or `[connections.crm] url` in `.streamlit/secrets.toml`, "
             "or unset both to use the embedded demo store."
@@ -205,7 +206,7 @@ def filter_bar(frames: Frames, anchor: date) -> Filters:
         if rule_text:
             rule = SegmentRule.from_json(rule_text)
             count = len(member_ids(frames, rule_text))
-            st.info(f"**{count:,} customers** in the segment: {rule.describe()}", icon=":material/group:")
+            st.info(f"**{count:,} customers** in the segment: {plain(rule.describe())}", icon=":material/group:")
         elif customers:
             st.info(f"{len(customers):,} selected customers", icon=":material/group:")
         if rule_text or customers:
@@ -213,11 +214,11 @@ def filter_bar(frames: Frames, anchor: date) -> Filters:
         selection = st.session_state.get("flt_selection", ())
         if selection:
             shown = ", ".join(f"{k} {v}" for k, v in selection)
-            st.info(f"Chart selection: {shown}", icon=":material/ads_click:")
+            st.info(f"Chart selection: {plain(shown)}", icon=":material/ads_click:")
             st.button("Clear chart selection", key="flt_clear_selection", on_click=clear_selection)
         st.caption(f"Data through {anchor:%d %b %Y} · data version {frames.version}")
     for notice in st.session_state.pop("flt_notices", []):
-        st.warning(notice, icon=":material/link_off:")
+        st.warning(plain(notice), icon=":material/link_off:")
 
     period = _period_from_widgets(anchor)
     filters = Filters.create(
@@ -260,7 +261,7 @@ def page_choice(
     if key not in st.session_state:
         raw = st.query_params.get(param)
         if raw is not None and raw not in options:
-            st.warning(f"Ignored {param}={raw!r} from the link; one of {', '.join(options)}.", icon=":material/link_off:")
+            st.warning(plain(f"Ignored {param}={raw!r} from the link; one of {', '.join(options)}."), icon=":material/link_off:")
         st.session_state[key] = raw if raw in options else default
     names = labels or {}
     value = st.segmented_control(label, options, key=key, format_func=lambda o: names.get(o, o.capitalize()),
@@ -342,7 +343,7 @@ def drill_path(param: str, levels: tuple[str, ...]) -> tuple[tuple[str, str], ..
     for position, raw in enumerate(st.query_params.get_all(param)):
         level, sep, value = raw.partition(":")
         if not sep or not value or position >= len(levels) or level != levels[position]:
-            st.warning(f"Ignored {param}={raw!r} from the link: the drill path goes {' → '.join(levels)}.",
+            st.warning(plain(f"Ignored {param}={raw!r} from the link: the drill path goes {' → '.join(levels)}."),
                        icon=":material/link_off:")
             break
         path.append((level, value))

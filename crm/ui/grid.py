@@ -12,6 +12,7 @@ from st_aggrid import AgGrid
 
 from crm.export import FORMATS, MIME, build_manifest, export_bytes, export_filename
 from crm.filters import Filters
+from crm.format import plain
 from crm.grid import GridFilterError, apply_grid_state, build_grid_options, describe_grid_state, display_frame
 
 
@@ -142,7 +143,7 @@ def export_grid_view(
     filters and sort. ``all_rows`` builds the ``total`` rows when the grid was sent fewer (None: it
     holds them all); ``export`` goes to ``export_buttons`` (base, title, filters, data_version, key, ...)."""
     if view.problem:
-        st.warning(f"Export unavailable: {view.problem}. Clear that grid filter to export.", icon=":material/warning:")
+        st.warning(f"Export unavailable: {plain(view.problem)}. Clear that grid filter to export.", icon=":material/warning:")
         return
     grid = view.describe()
     rows: pl.DataFrame | Callable[[], pl.DataFrame]

@@ -11,6 +11,7 @@ import streamlit as st
 from crm import segments
 from crm.charts import point_customdata
 from crm.filters import Period
+from crm.format import plain
 from crm.segments import SavedSegmentError, SegmentRule, SegmentRuleError
 from crm.ui.frame import PageContext, clear_customer_selection, first_time, set_segment_rule
 
@@ -66,14 +67,14 @@ def saved_segments_panel(ctx: PageContext, current: SegmentRule | None) -> None:
     """Save the current rule under a name; list, open, rename and delete saved segments."""
     store = ctx.store
     with st.form("seg_save_form", clear_on_submit=False, enter_to_submit=True):
-        st.markdown("**Save the current selection**" + (f": {current.describe()}" if current else ""))
+        st.markdown("**Save the current selection**" + (f": {plain(current.describe())}" if current else ""))
         a, b = st.columns([3, 1], vertical_alignment="bottom")
         name = a.text_input("Segment name", key="seg_save_name", placeholder="e.g. Lapsing big spenders, Europe")
         replace = b.checkbox("Replace if the name exists", key="seg_save_replace")
         if st.form_submit_button("Save segment", icon=":material/bookmark_add:", disabled=current is None):
             try:
                 saved = segments.save_segment(store, name, current or SegmentRule(), replace=replace)
-                st.success(f"Saved “{saved}”: it keeps the rule, not the ids, and is re-evaluated on the data "
+                st.success(f"Saved “{plain(saved)}”: it keeps the rule, not the ids, and is re-evaluated on the data "
                            "of the day it is opened.", icon=":material/bookmark_added:")
             except SavedSegmentError as exc:
                 st.error(str(exc), icon=":material/error:")

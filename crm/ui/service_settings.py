@@ -7,6 +7,7 @@ from zoneinfo import available_timezones
 import streamlit as st
 
 from crm.business_hours import BusinessCalendar, CalendarError
+from crm.format import plain
 from crm.settings import PRIORITIES, ServiceSettings, SettingsError, parse_holidays, save_settings
 from crm.store import Store, StoreError
 
@@ -44,7 +45,7 @@ def settings_form(store: Store, current: ServiceSettings) -> None:
         )
         version = save_settings(store, settings)
     except (CalendarError, SettingsError, StoreError) as exc:
-        st.error(f"Not saved: {exc}", icon=":material/error:")
+        st.error(f"Not saved: {plain(exc)}", icon=":material/error:")
         return
     st.toast(f"Saved; every page now uses the new calendar and targets (data version {version}).", icon=":material/check:")
     st.rerun()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
@@ -19,6 +21,11 @@ def open_page(page: str, query: dict) -> AppTest:
     at.run()
     at.switch_page(page).run()
     return at
+
+
+def shown(markdown: str) -> str:
+    """What a person reads from a Markdown body: backslash escapes (crm.format.plain) removed."""
+    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 @pytest.fixture(autouse=True)

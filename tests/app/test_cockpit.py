@@ -10,7 +10,7 @@ from crm.dataset import load_frames
 from crm.filters import Filters, Period, resolve_preset
 from crm.format import format_value
 from crm.metrics import compute_metrics, tiles
-from tests.app.conftest import APP
+from tests.app.conftest import APP, shown
 
 
 def run_app(query: dict | None = None) -> AppTest:
@@ -77,7 +77,7 @@ def test_deep_link_restores_the_filters(app_store):
 def test_invalid_link_parameters_show_a_notice_not_an_error(app_store):
     at = run_app({"from": "2026-13-45", "to": "x", "region": "Atlantis", "bogus": "1"})
     assert not at.exception
-    notices = " ".join(w.value for w in at.warning)
+    notices = " ".join(shown(w.value) for w in at.warning)
     assert "Ignored the period" in notices and "Atlantis" in notices and "bogus" in notices
     assert len(at.metric) == len(tiles())
     assert at.selectbox(key="flt_preset").value == "last_90"
@@ -88,7 +88,7 @@ def test_period_without_data_says_so(app_store):
     assert not at.exception
     by_label = {m.label: m.value for m in at.metric}
     assert by_label["Win rate"] == "—" and by_label["NPS"] == "—"
-    captions = " ".join(c.value for c in at.caption)
+    captions = " ".join(shown(c.value) for c in at.caption)
     assert "No deals closed in this period." in captions
     assert "No NPS responses in this period." in captions
 
@@ -110,7 +110,7 @@ def test_unreachable_database_gives_a_clear_error(monkeypatch):
     monkeypatch.setenv("CRM_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/nothing")
     at = run_app()
     assert not at.exception
-    assert "cannot reach the database" in at.error[0].value
+    assert "cannot reach the database" in shown(at.error[0].value)
 
 
 def test_first_start_fills_an_empty_store_with_demo_data(tmp_path, monkeypatch):

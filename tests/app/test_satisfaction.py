@@ -13,7 +13,7 @@ from crm.format import format_value
 from crm.metrics import compute_metrics, definition
 from crm.metrics.satisfaction import responses_behind, score_by
 from crm.ui.frame import view_key
-from tests.app.conftest import open_page
+from tests.app.conftest import open_page, shown
 
 H1 = {"from": "2026-01-01", "to": "2026-06-30"}
 PERIOD = Period(date(2026, 1, 1), date(2026, 6, 30))
@@ -40,7 +40,7 @@ def ranked(at: AppTest, level: str) -> list[str]:
 
 
 def responses_heading(at: AppTest) -> str:
-    return next(m.value for m in at.markdown if " responses in " in m.value)
+    return next(shown(m.value) for m in at.markdown if " responses in " in m.value)
 
 
 @pytest.mark.parametrize(("grain", "vs"), [("month", "previous"), ("week", "year")])
@@ -102,7 +102,7 @@ def test_choosing_rows_drills_down_to_an_agent(app_store):
 def test_a_bad_drill_link_gives_a_notice(app_store):
     at = open_here({**H1, "drill": ["team:Tier 1"]})
     assert not at.exception
-    assert any("drill path goes product → team → agent" in w.value for w in at.warning)
+    assert any("drill path goes product → team → agent" in shown(w.value) for w in at.warning)
     assert "product" in at.dataframe[0].value.columns
 
 

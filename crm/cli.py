@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import io
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import sqlalchemy as sa
 
 from crm import demo, schema, segments
 from crm.config import ConfigError, resolve_database_url
@@ -131,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_export(store: Store, args: argparse.Namespace) -> int:
+    if args.out.is_dir():
+        raise UsageError(f"--out names a folder ({args.out}); give a file name, e.g. {args.out / ('segment.' + args.format)}")
     if (args.name is None) == (args.rule is None):
         raise UsageError("export segment takes exactly one of --name NAME (a saved segment) or --rule JSON")
     try:
@@ -361,8 +365,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except pl.exceptions.PolarsError as exc:
-        print(f"error: could not compute: {exc}", file=sys.stderr)
+        print(f"error: could not compute: {_first_line(exc)}", file=sys.stderr)
         return 1
+    except sa.exc.SQLAlchemyError as exc:
+        reason = getattr(exc, "orig", None) or exc
+        print(f"error: the database refused: {_first_line(reason)}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
+    except Exception as exc:  # the last guard: a person gets one line, CRM_DEBUG=1 gets the traceback
+        if os.environ.get("CRM_DEBUG") == "1":
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {_first_line(exc)} (run with CRM_DEBUG=1 for details)",
+              file=sys.stderr)
+        return 1
+
+
+def _first_line(exc: object) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 __all__ = ["build_parser", "main"]

@@ -55,7 +55,11 @@ class Store:
         if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the folder {folder} for the SQLite store: {exc.strerror or exc}") from None
         self.url = parsed
         try:
             self.engine: Engine = sa.create_engine(parsed, pool_pre_ping=True)
@@ -219,7 +223,12 @@ class Store:
 
     def _read_sqlalchemy(self, query: sa.Select, target: Mapping[str, pl.DataType]) -> pl.DataFrame:
         with self.connect() as conn:
-            frame = pl.read_database(query, conn, infer_schema_length=None)
+            try:
+                frame = pl.read_database(query, conn, infer_schema_length=None)
+            except sa.exc.DBAPIError as exc:
+                reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+                tables = ", ".join(str(getattr(f, "name", f)) for f in query.get_final_froms())
+                raise StoreError(f"cannot read {tables} from {self.describe()}: {reason}") from None
         return _conform(frame, target)
 
     # --- writes -------------------------------------------------------------

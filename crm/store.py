@@ -54,7 +54,8 @@ class Store:
             raise StoreError(f"not a database URL: {url!r}") from None
         if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        if (parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:"
+                and not parsed.database.startswith("file:")):  # a URI filename (?mode=ro&uri=true) names an existing file
             folder = Path(parsed.database).parent
             try:
                 folder.mkdir(parents=True, exist_ok=True)

@@ -70,7 +70,12 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&=\"'^/@%])")
 
 
 def plain(text: object) -> str:
-    """A value from a link, a file or the store, safe inside Markdown: every character Markdown (or
-    Streamlit's directives, emoji codes and formulas) could read as markup is backslash-escaped, so
-    it shows as the text it is: no link, no image, no HTML, no icon."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+    """A value from a link, a file or the store, safe inside Markdown (alerts, captions, toasts).
+
+    Every character Markdown, HTML, LaTeX, autolinks or Streamlit's directives (``:red[...]``,
+    ``:material/x:``) could act on is backslash-escaped; a colon is also followed by a zero-width space,
+    because Streamlit finds icons and emoji codes after Markdown has removed the escapes. Line breaks
+    stay line breaks. The text reads as it is: no link, no image, no HTML, no icon.
+    """
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", str(text)).replace(":", ":\u200b")
+    return "  \n".join(escaped.splitlines())

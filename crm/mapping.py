@@ -243,10 +243,22 @@ def _parse_columns(raw: Any, where: str, base: Path, table_name: str, grouped: b
     return tuple(out)
 
 
+def match_key(text: str) -> str:
+    """How value maps and conditions compare texts: case and spaces ignored ("Closed Won" = "closedwon")."""
+    return "".join(text.lower().split())
+
+
 def _pairs(raw: Any, where: str, key: str) -> tuple[tuple[str, str], ...]:
     if not isinstance(raw, dict) or not raw:
         raise MappingError(f"{where}: {key} must be a table of source value = canonical value")
-    return tuple((str(k), _text(v, f"{where}, {key}.{k}")) for k, v in raw.items())
+    pairs: dict[str, tuple[str, str]] = {}
+    for k, v in raw.items():
+        value = _text(v, f"{where}, {key}.{k}")
+        first = pairs.setdefault(match_key(str(k)), (str(k), value))
+        if first[1] != value:
+            raise MappingError(f"{where}: {key} gives {first[0]!r} and {k!r} different values, but they match the same "
+                               "cells (case and spaces are ignored)")
+    return tuple(pairs.values())
 
 
 def _parse_spec(raw: Any, where: str, base: Path, grouped: bool) -> ColumnSpec:

@@ -20,7 +20,7 @@ from rapidfuzz import fuzz
 
 from crm import schema
 from crm.ingest import parse_datetimes
-from crm.mapping import ColumnSpec, ImportBlock, ImportMapping
+from crm.mapping import ColumnSpec, ImportBlock, ImportMapping, match_key
 from crm.sources import ReadOptions, Source, read_source
 
 SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -124,9 +124,8 @@ def _share(mask: pl.Series) -> float:
 
 
 def _parse_rate(sample: pl.Series, fmt: str | None) -> float:
-    if fmt is None:
-        parsed = sample.str.to_datetime(strict=False, time_unit="us") if sample.len() else sample
-        return _share(parsed.is_not_null())
+    if fmt is None:  # ISO 8601 as the importer reads it (format inference raises when the first value is not ISO)
+        return _iso_rate(sample)
     return _share(sample.str.to_datetime(fmt, strict=False, time_unit="us").is_not_null())
 
 
@@ -150,14 +149,18 @@ def _value_map(table: str, column: str, values: pl.Series) -> tuple[tuple[tuple[
     if vocabulary is None or distinct.len() > _MAX_VALUES:
         return (), None
     pairs = []
+    seen: set[str] = set()
     for value in distinct.to_list():
+        if match_key(value) in seen:  # "Low" and "LOW " match the same cells: one entry
+            continue
+        seen.add(match_key(value))
         key = _key(value)
         for target, names in vocabulary.items():
             if key in {_key(n) for n in names}:
                 pairs.append((value, target))
                 break
     otherwise = _OTHERWISE.get((table, column))
-    if all(_key(v) == t for v, t in pairs) and len(pairs) == distinct.len():
+    if all(_key(v) == t for v, t in pairs) and len(pairs) == len(seen):
         return (), None  # already the canonical words
     return tuple(pairs), otherwise
 
@@ -217,7 +220,7 @@ def suggest_mapping(path: Path, table: str | None = None, options: ReadOptions |
             if fmt and fmt not in formats:
                 formats.append(fmt)
         specs[canonical] = spec
-        unmatched = frame[src].drop_nulls().unique().len() - len(values) if values else 0
+        unmatched = len({match_key(v) for v in frame[src].drop_nulls().unique().to_list()}) - len(values) if values else 0
         if values and unmatched and otherwise is None:
             notes.append(f"{canonical}: {unmatched} value(s) of {src!r} match no {canonical}; add them to the value map")
     unused = [c for c in frame.columns if c not in used]

@@ -86,6 +86,38 @@ def take(base: str, out_dir: Path, only: tuple[str, ...] = ()) -> None:
         browser.close()
 
 
+DATA_SAMPLE = ROOT / "data" / "examples" / "helpdesk_tickets" / "tickets.csv"
+DATA_VIEWPORT = {"width": 1440, "height": 900}
+_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
+
+def take_data(base: str, out_dir: Path) -> None:
+    """The Data page at 1440×900 with a help-desk export uploaded: the table chosen and the mapping form down to
+    the priority value map."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport=DATA_VIEWPORT)
+        page.set_default_timeout(90_000)
+        page.goto(f"{base}/data")
+        page.get_by_text("Upload a CSV or XLSX export to start").wait_for()
+        page.wait_for_selector(_IDLE)
+        page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(DATA_SAMPLE))
+        page.get_by_text("Map the file's columns onto tickets").wait_for()
+        page.wait_for_selector(_IDLE)
+        editor = page.locator('[class*="_values_priority_"] [data-testid="data-grid-canvas"] tbody tr')
+        editor.first.wait_for(state="attached")
+        page.get_by_text("Import into table").evaluate("e => e.scrollIntoView({block: 'start'})")
+        page.wait_for_timeout(1500)  # let the grids draw after the scroll
+        errors = page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]')
+        if errors.count():
+            raise SystemExit(f"/data shows an error: {errors.all_inner_texts()}")
+        page.screenshot(path=str(out_dir / "data.png"))
+        print(f"wrote {out_dir / 'data.png'}")
+        browser.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out-dir", type=Path, default=ROOT / "docs")
@@ -94,7 +126,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="crm-screenshot-") as tmp:
         folder = Path(tmp)
         with run_streamlit(build_demo_store(folder), folder / "streamlit.log") as server:
-            take(server.url, args.out_dir, tuple(args.only))
+            pages = tuple(p for p in args.only if p != "data")
+            if not args.only or pages:
+                take(server.url, args.out_dir, pages)
+            if not args.only or "data" in args.only:
+                take_data(server.url, args.out_dir)
     return 0
 
 

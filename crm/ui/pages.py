@@ -22,6 +22,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/service.py", "Service", ":material/support_agent:"),
     PageSpec("pages/customers.py", "Churn & retention", ":material/group_remove:"),
     PageSpec("pages/segments.py", "Segments", ":material/scatter_plot:"),
+    PageSpec("pages/data.py", "Data", ":material/upload_file:"),
 )
 
 AREA_PAGES: dict[str, str] = {

@@ -25,7 +25,7 @@ def open_page(page: str, query: dict) -> AppTest:
 
 def shown(markdown: str) -> str:
     """What a person reads from a Markdown body: backslash escapes (crm.format.plain) removed."""
-    return re.sub(r"\\(.)", r"\1", markdown)
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u200b", "")
 
 
 @pytest.fixture(autouse=True)

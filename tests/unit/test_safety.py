@@ -23,8 +23,8 @@ HOSTILE = ['=HYPERLINK("http://x/p","Click me")', "=1+1", "+SUM(A1)", "-2+3", "@
 ])
 def test_plain_leaves_no_markup(text):
     escaped = plain(text)
-    unescaped = re.sub(r"\\(.)", r"\1", escaped)
-    assert unescaped == text.replace("\n", " ")  # the person reads the same characters
+    unescaped = re.sub(r"\\(.)", r"\1", escaped).replace("\u200b", "")
+    assert unescaped == text.replace("\n", "  \n")  # the person reads the same characters
     # every character Markdown could read as markup is preceded by a backslash
     for i, ch in enumerate(escaped):
         if ch in "[]()!<>:*_`#$@/" and (i == 0 or escaped[i - 1] != "\\"):

@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from crm import schema
-from crm.mapping import ROW_NUMBER, Agg, ColumnSpec, ImportBlock, ImportMapping, Mode
+from crm.mapping import ROW_NUMBER, Agg, ColumnSpec, ImportBlock, ImportMapping, Mode, match_key
 from crm.sources import ReadOptions, Source, SourceError, read_source
 from crm.store import Store
 
@@ -95,8 +95,10 @@ class BlockPlan:
 
     @property
     def origin(self) -> str:
-        """The source file's name, or 'literal rows'."""
-        return self.source.path.name if self.source else "literal rows"
+        """The source file's name (also when it could not be read), or 'literal rows'."""
+        if self.source is not None:
+            return self.source.path.name
+        return self.block.file.name if self.block.file is not None else "literal rows"
 
     def file_problems(self) -> bool:
         """True when something is wrong with the whole file (no row can load)."""
@@ -177,8 +179,6 @@ def _norm(expr: pl.Expr) -> pl.Expr:
     return expr.str.to_lowercase().str.replace_all(r"\s+", "")
 
 
-def _norm_text(text: str) -> str:
-    return "".join(text.lower().split())
 
 
 def _missing(text: str | None) -> pl.Expr:
@@ -192,8 +192,10 @@ def _vocabulary(table: str, column: str) -> tuple[str, ...]:
     return ()
 
 
-def _text_expr(table: str, name: str, spec: ColumnSpec, lookups: dict[tuple[Path, str, str], pl.DataFrame]) -> pl.Expr:
-    """The mapped text of one canonical column (still text: parsing comes after)."""
+def _text_expr(table: str, name: str, spec: ColumnSpec, lookups: dict[tuple[Path, str, str], pl.DataFrame],
+               vocabulary: bool = True) -> pl.Expr:
+    """The mapped text of one canonical column (still text: parsing comes after); ``vocabulary=False``
+    leaves out the spelling of a closed set's values (``_in_vocabulary``, applied to the result)."""
     if spec.value is not None:
         expr = _missing(spec.value)
     elif spec.source == ROW_NUMBER:
@@ -205,18 +207,23 @@ def _text_expr(table: str, name: str, spec: ColumnSpec, lookups: dict[tuple[Path
         table_ = lookups[(spec.lookup.file, spec.lookup.key, spec.lookup.value)]
         expr = expr.replace_strict(table_["key"], table_["value"], default=None, return_dtype=pl.String)
     if spec.values:
-        keys = [_norm_text(k) for k, _ in spec.values]
+        keys = [match_key(k) for k, _ in spec.values]
         values = [v if v else None for _, v in spec.values]
         fallback = expr if spec.otherwise is None else _missing(spec.otherwise)
         expr = pl.when(expr.is_null()).then(None).otherwise(
             _norm(expr).replace_strict(keys, values, default=fallback, return_dtype=pl.String))
     if spec.default is not None:
         expr = expr.fill_null(_missing(spec.default))
+    return (_in_vocabulary(table, name, expr) if vocabulary else expr).alias(name)
+
+
+def _in_vocabulary(table: str, name: str, expr: pl.Expr) -> pl.Expr:
+    """A closed set's values spelled as the schema spells them ("Won " -> "won"); other texts unchanged."""
     vocabulary = _vocabulary(table, name)
-    if vocabulary:
-        expr = _norm(expr).replace_strict([_norm_text(v) for v in vocabulary], list(vocabulary), default=expr,
-                                          return_dtype=pl.String)
-    return expr.alias(name)
+    if not vocabulary:
+        return expr
+    return _norm(expr).replace_strict([match_key(v) for v in vocabulary], list(vocabulary), default=expr,
+                                      return_dtype=pl.String)
 
 
 def _number(text: pl.Expr, fmt: str | None) -> pl.Expr:
@@ -239,26 +246,62 @@ def _number(text: pl.Expr, fmt: str | None) -> pl.Expr:
     return pl.when(value.is_finite()).then(value)
 
 
-def parse_datetimes(text: pl.Expr, formats: Sequence[str]) -> pl.Expr:
-    """Text to a naive timestamp: ISO 8601 first (offsets converted to UTC), then ``formats``."""
-    attempts = [text.str.to_datetime(f, time_unit="us", strict=False) for f in _ISO_FORMATS]
-    attempts += [text.str.to_datetime(f, time_unit="us", strict=False).dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-                 for f in _ISO_OFFSET_FORMATS]
-    for fmt in formats:
-        if "%z" in fmt or "%#z" in fmt or "%:z" in fmt:
-            attempts.append(text.str.to_datetime(fmt, time_unit="us", strict=False)
-                            .dt.convert_time_zone("UTC").dt.replace_time_zone(None))
-        else:
-            attempts.append(text.str.to_datetime(fmt, time_unit="us", strict=False))
+def _literals(fmt: str) -> frozenset[str]:
+    """The characters a text must hold to match a strptime pattern: those outside its % directives
+    (whitespace left out, as a space in a pattern may match none)."""
+    out: set[str] = set()
+    i = 0
+    while i < len(fmt):
+        if fmt[i] == "%":  # a directive: flags or width (".", "#", ":", "-", digits), then a letter, % or +
+            i += 1
+            while i < len(fmt) and not (fmt[i].isalpha() or fmt[i] in "%+"):
+                i += 1
+        elif not fmt[i].isspace():
+            out.add(fmt[i])
+        i += 1
+    return frozenset(out)
+
+
+def _could_match(values: pl.Series) -> Callable[[str], bool]:
+    """Whether ``values`` hold each literal character of a pattern somewhere (if not, none of them matches it)."""
+    present: dict[str, bool] = {}
+
+    def could(fmt: str) -> bool:
+        for ch in sorted(_literals(fmt)):
+            if ch not in present:
+                present[ch] = bool(values.str.contains(ch, literal=True).any())
+            if not present[ch]:
+                return False
+        return True
+
+    return could
+
+
+def parse_datetimes(text: pl.Expr, formats: Sequence[str], values: pl.Series | None = None) -> pl.Expr:
+    """Text to a naive timestamp: ISO 8601 first (offsets converted to UTC), then ``formats``.
+
+    ``values``, the texts ``text`` holds, let a pattern none of them could match go untried (the "-"
+    of the ISO patterns is in no 03/31/2026): the result is the same, and each pattern is a pass.
+    """
+    patterns = [(f, False) for f in _ISO_FORMATS] + [(f, True) for f in _ISO_OFFSET_FORMATS]
+    patterns += [(f, "%z" in f or "%#z" in f or "%:z" in f) for f in formats]
+    if values is not None:
+        could = _could_match(values)
+        patterns = [p for p in patterns if could(p[0])] or patterns[:1]
+    attempts = []
+    for fmt, offset in patterns:
+        parsed = text.str.to_datetime(fmt, time_unit="us", strict=False)
+        attempts.append(parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None) if offset else parsed)
     return pl.coalesce(attempts)
 
 
-def _parse(column: sa.Column, text: pl.Expr, formats: Sequence[str], fmt: str | None) -> pl.Expr:
+def _parse(column: sa.Column, text: pl.Expr, formats: Sequence[str], fmt: str | None,
+           values: pl.Series | None = None) -> pl.Expr:
     kind = schema.polars_dtype(column)
     if isinstance(kind, pl.Datetime):
-        return parse_datetimes(text, [fmt] if fmt else formats)
+        return parse_datetimes(text, [fmt] if fmt else formats, values)
     if isinstance(kind, pl.Date):
-        return parse_datetimes(text, [fmt] if fmt else formats).dt.date()
+        return parse_datetimes(text, [fmt] if fmt else formats, values).dt.date()
     if kind == pl.Int64:
         value = _number(text, fmt)
         return pl.when(value == value.round(0)).then(value.cast(pl.Int64, strict=False))
@@ -352,13 +395,17 @@ def plan_block(index: int, block: ImportBlock) -> BlockPlan:
     for row in block.row_specs():
         exprs = [pl.col("_line")]
         for name, spec in row:
-            exprs.append(_text_expr(block.table, name, spec, lookups))
+            exprs.append(_text_expr(block.table, name, spec, lookups, vocabulary=False))
             if grouped and spec.where:
-                cond = pl.all_horizontal([_norm(pl.col(k)) == _norm_text(v) for k, v in spec.where])
+                cond = pl.all_horizontal([_norm(pl.col(k)) == match_key(v) for k, v in spec.where])
                 exprs.append(cond.fill_null(False).alias(f"_where_{name}"))
         if grouped:
             exprs += [pl.col(g).alias(f"_group_{i}") for i, g in enumerate(block.group_by)]
         mapped = frame.select(exprs)
+        closed = [_in_vocabulary(block.table, name, pl.col(name)).alias(name) for name, _ in row
+                  if _vocabulary(block.table, name)]
+        if closed:  # a second pass: in the first, the vocabulary would evaluate the mapping twice
+            mapped = mapped.with_columns(closed)
         if block.rows:
             needed = [name for name, _ in row if name in required]
             keep = pl.all_horizontal([pl.col(n).is_not_null() for n in needed]) if needed else pl.lit(True)
@@ -375,7 +422,8 @@ def plan_block(index: int, block: ImportBlock) -> BlockPlan:
     counted = {name for name, spec in specs.items() if spec.agg == Agg.COUNT}
     parse_cols = [c for c in table.columns if c.name in filled and c.name not in counted]
     typed = text.with_columns(
-        _parse(c, pl.col(c.name), block.date_formats, specs[c.name].format).alias(c.name) for c in parse_cols)
+        _parse(c, pl.col(c.name), block.date_formats, specs[c.name].format, text[c.name]).alias(c.name)
+        for c in parse_cols)
     parsing = _parse_problems(text, typed, parse_cols, block.date_formats)
     if grouped:
         typed = _aggregate(typed.filter(~pl.col("_line").is_in(parsing["line"].unique().implode())), block, specs)
@@ -428,17 +476,34 @@ def _row_rules(name: str, typed: pl.DataFrame, filled: list[str]) -> pl.DataFram
         if mask.fill_null(False).any():
             out.append(_problems(lines, column, typed[column], mask, rule))
 
+    # whether any row breaks a text rule or repeats a key, in one pass (Polars answers them side by side);
+    # only a rule some row breaks is then worked out row by row
+    key = schema.primary_key(name)
+    texts = [c for c in table.columns if c.name in filled and typed.schema[c.name] == pl.String]
+    checks = [pl.col(c.name).str.contains("\x00", literal=True).any().alias(f"nul {c.name}") for c in texts]
+    lengths = {c.name: getattr(c.type, "length", None) for c in texts}
+    checks += [(pl.col(n).str.len_bytes() > length).any().alias(f"long {n}")  # never fewer bytes than characters
+               for n, length in lengths.items() if length]
+    if key is not None and key in filled:
+        present = pl.col(key).drop_nulls()
+        checks.append((present.n_unique() < present.len()).alias("repeated key"))
+    flags = typed.select(checks).row(0, named=True) if checks else {}
+
     for c in table.columns:
         if c.name not in filled:
             continue
         value = typed[c.name]
         if not c.nullable:
             add(c.name, value.is_null(), "required value is empty")
+        if isinstance(value.dtype, pl.Datetime | pl.Date):
+            add(c.name, ~value.cast(pl.Datetime("us")).is_between(schema.EARLIEST, schema.LATEST),
+                f"outside {schema.EARLIEST:%Y-%m-%d}..{schema.LATEST:%Y-%m-%d}")
         if value.dtype == pl.String:
             length = getattr(c.type, "length", None)
-            if length:
+            if length and flags[f"long {c.name}"]:
                 add(c.name, value.str.len_chars() > length, f"longer than {length} characters")
-            add(c.name, value.str.contains("\x00", literal=True), "holds a NUL character")
+            if flags[f"nul {c.name}"]:
+                add(c.name, value.str.contains("\x00", literal=True), "holds a NUL character")
     for enum in schema.ENUMS.get(name, ()):
         if enum.column in filled:
             value = typed[enum.column]
@@ -451,8 +516,7 @@ def _row_rules(name: str, typed: pl.DataFrame, filled: list[str]) -> pl.DataFram
     if name == "survey_responses" and {"kind", "score"} <= set(filled):
         kind, score = typed["kind"], typed["score"]
         add("score", ((kind == "nps") & ~score.is_between(0, 10)) | ((kind == "csat") & ~score.is_between(1, 5)), _SCALE_RULE)
-    key = schema.primary_key(name)
-    if key is not None and key in filled:
+    if key is not None and key in filled and flags["repeated key"]:  # counting distinct keys: half the work of marking
         value = typed[key]
         add(key, value.is_not_null() & value.is_duplicated(), "duplicate key within the file")
     return pl.concat(out)
@@ -466,6 +530,10 @@ def _store_keys(store: Store, name: str, keys: pl.Series) -> pl.Series:
     key = schema.primary_key(name)
     if key is None or keys.len() == 0 or not store.has_schema():
         return pl.Series(key or "key", [], dtype=pl.String)
+    table = schema.table(name)
+    with store.connect() as conn:  # an empty table (a first import) has no key to clash with: nothing to read
+        if conn.execute(sa.select(table.c[key]).limit(1)).first() is None:
+            return keys.head(0)
     existing = store.read_table(name, [key]).frame[key]
     return keys.filter(keys.is_in(existing.implode()))
 
@@ -500,13 +568,23 @@ def plan_import(store: Store, mapping: ImportMapping, progress: Progress = _no_p
     return ImportPlan(mapping, tuple(plans), tuple(warnings_for(store, draft)))
 
 
+def _one_day(values: pl.Series) -> date | None:
+    """The day all the (non-empty) timestamps are on, if it is one day (from the first and the last: no pass per day)."""
+    first, last = values.min(), values.max()
+    if not isinstance(first, datetime) or not isinstance(last, datetime) or first.date() != last.date():
+        return None
+    return first.date()
+
+
 def warnings_for(store: Store, plan: ImportPlan) -> list[str]:
     """Plain-words warnings about rows that would load but make the numbers empty or misleading."""
     out: list[str] = []
     stage_tables = [p for p in plan.blocks if p.block.table == "pipeline_stages"]
     known_stages: set[str] = set()
     if not any(p.block.mode == Mode.REPLACE for p in stage_tables) and store.has_schema():
-        known_stages = set(store.read_table("pipeline_stages", ["stage"]).frame["stage"].drop_nulls().to_list())
+        # a few rows: SQLAlchemy reads them at once, where the first ADBC read of a process loads the driver (~0.4 s)
+        stages = store.read_table("pipeline_stages", ["stage"], path="sqlalchemy").frame["stage"]
+        known_stages = set(stages.drop_nulls().to_list())
     for p in stage_tables:
         if "stage" in p.rows.columns:
             known_stages |= set(p.good_rows()["stage"].drop_nulls().to_list())
@@ -528,9 +606,7 @@ def warnings_for(store: Store, plan: ImportPlan) -> list[str]:
         for name in p.columns:
             if name in rows.columns and rows[name].null_count() == rows.height:
                 out.append(f"{table}.{name} is empty in every row of {p.origin}.")
-            elif (isinstance(rows.schema.get(name), pl.Datetime) and rows.height > 1
-                  and rows[name].drop_nulls().dt.date().n_unique() == 1):
-                day = rows[name].drop_nulls().dt.date()[0]
+            elif isinstance(rows.schema.get(name), pl.Datetime) and rows.height > 1 and (day := _one_day(rows[name])):
                 out.append(f"every {table}.{name} in {p.origin} is on {day}: check the column and its date format.")
         scale = p.problems.filter(pl.col("rule") == _SCALE_RULE).height
         if scale:
@@ -579,10 +655,11 @@ def _write_block(conn: Connection, store: Store, plan: BlockPlan, rows: pl.DataF
             _keep_superseded(conn, batch, name, _snapshot(conn, name, condition, batch))
             conn.execute(table.delete().where(condition))
     frame = rows.drop("_line").with_columns(pl.lit(batch, dtype=pl.Int64).alias(schema.IMPORT_BATCH))
-    for offset in range(0, frame.height, WRITE_SLICE):
-        store.insert_frame(conn, name, frame.slice(offset, WRITE_SLICE))
-        progress(0.5 + 0.5 * (done + min(offset + WRITE_SLICE, frame.height)) / max(total, 1),
-                 f"writing {name}: {min(offset + WRITE_SLICE, frame.height):,} of {frame.height:,} rows")
+    with store.bulk_insert(conn, name, frame.height):
+        for offset in range(0, frame.height, WRITE_SLICE):
+            store.insert_frame(conn, name, frame.slice(offset, WRITE_SLICE))
+            progress(0.5 + 0.5 * (done + min(offset + WRITE_SLICE, frame.height)) / max(total, 1),
+                     f"writing {name}: {min(offset + WRITE_SLICE, frame.height):,} of {frame.height:,} rows")
 
 
 def _quarantine(plan: ImportPlan, folder: Path) -> list[Path]:
@@ -665,13 +742,23 @@ def run_import(
             conn.execute(schema.import_batches.update().where(schema.import_batches.c.id == batch).values(
                 rows=total, status="partial" if rejected else "loaded", detail=json.dumps(per_table)))
             version = store.bump_version(conn)
-    except sa.exc.DBAPIError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    except _database_errors(store) as exc:
+        reason = _database_reason(exc)
         for path in written_quarantine:
             path.unlink(missing_ok=True)
         raise ImportRejected(f"the database refused the import ({reason}); nothing was written") from None
     progress(1.0, f"imported {total:,} rows")
     return plan, ImportResult(",".join(tables), total, rejected, version, batch, per_table, plan.warnings)
+
+
+def _database_errors(store: Store) -> tuple[type[BaseException], ...]:
+    """What a refused write raises: SQLAlchemy's wrapper, or the driver's own error (bulk writes use its cursor)."""
+    return sa.exc.DBAPIError, store.engine.dialect.loaded_dbapi.Error
+
+
+def _database_reason(exc: BaseException) -> str:
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig else exc
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
 
 
 def _problem_lines(plan: ImportPlan) -> str:
@@ -731,8 +818,8 @@ def undo_import(store: Store, batch: int, actor: str | None = None) -> UndoResul
     """
     try:
         return _undo(store, batch, actor)
-    except sa.exc.DBAPIError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    except _database_errors(store) as exc:
+        reason = _database_reason(exc)
         raise ImportRejected(f"import {batch} could not be undone ({reason}); nothing was changed") from None
 
 

@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 import tomli_w
 
 from crm import schema
@@ -239,7 +240,10 @@ def _parse_columns(raw: Any, where: str, base: Path, table_name: str, grouped: b
     for name, spec in raw.items():
         if name not in known:
             raise MappingError(f"{where}: {table_name} has no column {name!r}; its columns: {', '.join(known)}")
-        out.append((name, _parse_spec(spec, f"{where}, {name}", base, grouped)))
+        parsed = _parse_spec(spec, f"{where}, {name}", base, grouped)
+        if parsed.agg == Agg.COUNT and not isinstance(schema.table(table_name).c[name].type, sa.Integer | sa.Float):
+            raise MappingError(f'{where}, {name}: agg = "count" gives a number of rows; {name} is not a number column')
+        out.append((name, parsed))
     return tuple(out)
 
 

@@ -9,6 +9,7 @@ delimiter by trying the usual ones on the first lines; both are reported.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -100,8 +101,26 @@ def read_source(path: Path, options: ReadOptions = ReadOptions()) -> Source:
     delimiter = detect_delimiter(text) if options.delimiter == "auto" else options.delimiter
     if delimiter not in DELIMITERS:
         raise SourceError(f"delimiter must be auto, whitespace or one of , ; tab |, not {options.delimiter!r}")
-    frame = _read_text(text, delimiter, options.header, path.name)
+    frame = _read_text(text, delimiter, options.header, path.name, _utf8_bytes(raw, encoding))
+    del raw, text  # the frame holds the cells: the file's bytes and text need not live on while they are cleaned
     return Source(_clean(frame, options.na), path, "csv", encoding, detected, delimiter, options.header)
+
+
+_BOM = "\ufeff".encode()
+
+
+def _utf8_bytes(raw: bytes, encoding: str) -> bytes | None:
+    """The UTF-8 of the text ``decode`` made of ``raw`` when that is ``raw`` itself (less its leading BOMs),
+    else None: a UTF-8 file need not be encoded again (a copy of the whole file)."""
+    try:
+        if codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig"):
+            return None
+    except LookupError:
+        return None
+    start = 0
+    while raw.startswith(_BOM, start):
+        start += len(_BOM)
+    return raw[start:] if start else raw
 
 
 def decode(raw: bytes, encoding: str, name: str) -> tuple[str, str, bool]:
@@ -182,9 +201,20 @@ def _non_ascii_sample(raw: bytes) -> bytes:
     return sample or raw[:_DETECT_BYTES]
 
 
+def _first_lines(text: str, n: int) -> list[str]:
+    """``text.splitlines()[:n]`` without splitting all of a large text: the lines of a growing prefix, once it
+    holds more than ``n`` (its first ``n`` lines then end inside it, as in the whole text)."""
+    size = 1 << 16
+    while True:
+        lines = text[:size].splitlines()
+        if len(lines) > n or size >= len(text):
+            return lines[:n]
+        size *= 4
+
+
 def detect_delimiter(text: str) -> str:
     """The delimiter that splits the first lines into the same number (> 1) of fields; else whitespace or comma."""
-    lines = [line for line in text.splitlines()[:_SNIFF_LINES] if line.strip()]
+    lines = [line for line in _first_lines(text, _SNIFF_LINES) if line.strip()]
     if not lines:
         return ","
     best, best_fields = ",", 1
@@ -200,14 +230,16 @@ def detect_delimiter(text: str) -> str:
     return "whitespace" if fields > 1 and seen >= 0.9 * len(counts) else ","
 
 
-def _read_text(text: str, delimiter: str, header: bool, name: str) -> pl.DataFrame:
-    if not text.strip():
+def _read_text(text: str, delimiter: str, header: bool, name: str, data: bytes | None = None) -> pl.DataFrame:
+    """``text`` as text columns; ``data``, when given, is its UTF-8 (read instead of encoding ``text`` again)."""
+    if not text or text.isspace():  # as ``not text.strip()``, without a copy of the text
         raise SourceError(f"{name} is empty")
     if delimiter == "whitespace":
         return _split_whitespace(text, header)
     try:
         frame = pl.read_csv(
-            io.BytesIO(text.encode("utf-8")), separator=delimiter, has_header=header, infer_schema=False,
+            io.BytesIO(text.encode("utf-8") if data is None else data), separator=delimiter, has_header=header,
+            infer_schema=False,
             truncate_ragged_lines=False, new_columns=None,
         )
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, pl.exceptions.ShapeError) as exc:
@@ -227,7 +259,12 @@ def _split_whitespace(text: str, header: bool) -> pl.DataFrame:
     assert isinstance(width, int)
     frame = pl.DataFrame({f"column_{i + 1}": fields.list.get(i, null_on_oob=True) for i in range(width)})
     if header and frame.height:
-        names = [str(v) if v is not None else f"column_{i + 1}" for i, v in enumerate(frame.row(0))]
+        names: list[str] = []
+        for i, v in enumerate(frame.row(0), start=1):
+            name = str(v) if v is not None else f"column_{i}"
+            while name in names:  # a repeated header must not stop the read: numbered like _clean does
+                name = f"{name}_{i}"
+            names.append(name)
         frame = frame.slice(1).rename(dict(zip(frame.columns, names, strict=True)))
     return frame
 
@@ -276,7 +313,5 @@ def _clean(frame: pl.DataFrame, na: tuple[str, ...]) -> pl.DataFrame:
         names.append(name)
     frame = frame.rename(dict(zip(frame.columns, names, strict=True)))
     tokens = list(na)
-    return frame.with_columns(
-        pl.when(pl.col(c).str.strip_chars().is_in(tokens)).then(None).otherwise(pl.col(c).str.strip_chars()).alias(c)
-        for c in frame.columns
-    )
+    frame = frame.with_columns(pl.col(c).str.strip_chars() for c in frame.columns)  # once: not again for the test
+    return frame.with_columns(pl.when(pl.col(c).is_in(tokens)).then(None).otherwise(pl.col(c)).alias(c) for c in frame.columns)

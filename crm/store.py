@@ -11,11 +11,13 @@ also bumps the data version, so the store is never left half-written.
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
@@ -26,6 +28,14 @@ from crm import schema
 log = logging.getLogger(__name__)
 
 _SQLITE_TS = "%Y-%m-%d %H:%M:%S.%6f"
+_SQLITE_BULK_CACHE_KIB = 65_536
+"""Page cache of a SQLite connection while it inserts a frame (the default is 2 MiB): the rows of a large
+insert land all over an index (created_at, or a key in no order), and with a small cache every insert evicts
+index pages that the next ones read back, or spills them to the file (bench/RESULTS.md, issue 10)."""
+_SQLITE_MAX_PARAMS = 999
+"""Parameters in one SQLite statement: the limit of SQLite before 3.32 (32,766 since)."""
+_SQLITE_REBUILD_ROWS = 50_000
+"""Inserts of at least this many rows into a smaller SQLite table build its secondary indexes afterwards."""
 
 
 class StoreError(Exception):
@@ -249,6 +259,33 @@ class Store:
         else:
             conn.execute(table.insert(), frame.to_dicts())
 
+    @contextmanager
+    def bulk_insert(self, conn: Connection, name: str, rows: int) -> Iterator[None]:
+        """Around the ``insert_frame`` calls that add ``rows`` rows to table ``name`` in the caller's transaction.
+
+        On SQLite, when that is a bulk load (at least ``_SQLITE_REBUILD_ROWS`` rows, more than the table
+        holds), the table's plain secondary indexes (made by CREATE INDEX, not unique) are dropped first
+        and made again from their own statements at the end: one sort instead of a B-tree insert per row,
+        about a third of the time SQLite takes for 1M opportunities (bench/RESULTS.md, issue 10). The
+        schema afterwards is the same; an error undoes both with the transaction. Elsewhere it does
+        nothing (on PostgreSQL, DROP INDEX would shut readers out until the commit).
+        """
+        if conn.dialect.name != "sqlite" or rows < _SQLITE_REBUILD_ROWS:
+            yield
+            return
+        largest = conn.exec_driver_sql(f'SELECT max(rowid) FROM "{name}"').scalar()  # >= its row count, read in O(log n)
+        plain = [r[1] for r in conn.exec_driver_sql(f'PRAGMA index_list("{name}")').all() if r[2] == 0 and r[3] == "c"]
+        if (largest is not None and largest >= rows) or not plain:
+            yield
+            return
+        found = conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", (name,)).all()
+        statements = [(index, sql) for index, sql in found if index in plain and sql]
+        for index, _ in statements:
+            conn.exec_driver_sql(f'DROP INDEX "{index}"')
+        yield
+        for _, sql in statements:
+            conn.exec_driver_sql(sql)
+
     def replace_business_data(self, frames: Mapping[str, pl.DataFrame]) -> int:
         """Replace every business table with ``frames`` in one transaction; new data version."""
         self.ensure_schema()
@@ -298,19 +335,44 @@ def _conform(frame: pl.DataFrame, target: Mapping[str, pl.DataType]) -> pl.DataF
 
 
 def _insert_sqlite(conn: Connection, name: str, frame: pl.DataFrame) -> None:
-    """executemany over plain tuples, timestamps in SQLAlchemy's SQLite text format."""
+    """executemany of INSERTs of many rows each (VALUES (...), (...), ...), timestamps in SQLAlchemy's SQLite
+    text format. A statement per row costs as much again in Python and SQLite as binding its values."""
     text_frame = frame.with_columns(
         [pl.col(c).dt.strftime(_SQLITE_TS) for c, t in frame.schema.items() if isinstance(t, pl.Datetime)]
         + [pl.col(c).dt.strftime("%Y-%m-%d") for c, t in frame.schema.items() if isinstance(t, pl.Date)]
     )
     cols = ", ".join(f'"{c}"' for c in frame.columns)
-    marks = ", ".join("?" for _ in frame.columns)
-    sql = f'INSERT INTO "{name}" ({cols}) VALUES ({marks})'
+    row = "(" + ", ".join("?" for _ in frame.columns) + ")"
+    insert = f'INSERT INTO "{name}" ({cols}) VALUES '
+    per = max(1, _SQLITE_MAX_PARAMS // len(frame.columns))  # rows per statement
+    width = per * len(frame.columns)
+    many = insert + ", ".join([row] * per)
     raw = conn.connection.driver_connection
     assert raw is not None, "a live SQLAlchemy connection has a DBAPI connection"
     cursor = raw.cursor()
-    for chunk in text_frame.iter_slices(200_000):
-        cursor.executemany(sql, chunk.rows())
+    with _sqlite_cache(cursor, _SQLITE_BULK_CACHE_KIB):
+        for chunk in text_frame.iter_slices(200_000):
+            whole = chunk.height // per * per
+            values = list(itertools.chain.from_iterable(zip(*(chunk[c].to_list() for c in chunk.columns), strict=True)))
+            cursor.executemany(many, (values[i:i + width] for i in range(0, whole * len(chunk.columns), width)))
+            if whole < chunk.height:
+                cursor.executemany(insert + row, chunk.slice(whole).rows())
+
+
+@contextmanager
+def _sqlite_cache(cursor: Any, kib: int) -> Iterator[None]:
+    """The connection's page cache raised to at least ``kib`` KiB, and set back after (cached pages are freed;
+    pages the transaction changed stay until it ends, as they would anyway)."""
+    previous = int(cursor.execute("PRAGMA cache_size").fetchone()[0])
+    page = int(cursor.execute("PRAGMA page_size").fetchone()[0])
+    if (-previous if previous < 0 else previous * page // 1024) >= kib:
+        yield
+        return
+    cursor.execute(f"PRAGMA cache_size = -{int(kib)}")
+    try:
+        yield
+    finally:
+        cursor.execute(f"PRAGMA cache_size = {previous}")
 
 
 def _copy_postgresql(conn: Connection, name: str, frame: pl.DataFrame) -> None:

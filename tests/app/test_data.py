@@ -13,13 +13,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from crm import schema
+from crm.format import plain
 from crm.ingest import plan_import, run_import
 from crm.mapping import load_mapping_file, to_toml
 from crm.mapping_form import build_mapping, choices_from_suggestion
 from crm.store import Store
 from crm.suggest import suggest_mapping
 from crm.ui.data import NOT_IMPORTED
-from crm.format import plain
 from tests.app.conftest import open_page
 from tests.conftest import ROOT
 

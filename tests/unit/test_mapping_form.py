@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from crm import mapping_form
+from crm.format import plain
 from crm.ingest import plan_import
 from crm.mapping import ColumnSpec, ImportBlock, ImportMapping, Mode, parse_mapping, to_toml
 from crm.mapping_form import (
@@ -41,7 +42,6 @@ from crm.mapping_form import (
 from crm.sources import ReadOptions, SourceError, read_source
 from crm.store import Store
 from crm.suggest import Suggestion
-from crm.format import plain
 from tests.conftest import ROOT
 
 

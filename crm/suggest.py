@@ -215,6 +215,14 @@ def suggest_mapping(path: Path, table: str | None = None, options: ReadOptions |
         kind = schema.polars_dtype(column)
         values, otherwise = _value_map(name, canonical, frame[src])
         spec = ColumnSpec(source=src, values=values, otherwise=otherwise)
+        empty = frame[src].null_count()
+        if empty and not column.nullable:
+            if kind in (pl.Float64, pl.Int64):  # e.g. the amount of open deals, blank in many exports
+                spec = ColumnSpec(source=src, values=values, otherwise=otherwise, default="0")
+                notes.append(f"{canonical} is empty in {empty:,} row(s) of {src!r}: default = 0 proposed; check it")
+            else:
+                notes.append(f"{canonical} is required but empty in {empty:,} row(s) of {src!r}: give a default "
+                             "or those rows will be rejected")
         if isinstance(kind, pl.Datetime | pl.Date):
             fmt = _date_format(frame[src])
             if fmt and fmt not in formats:

@@ -32,7 +32,8 @@ def test_a_sales_export(tmp_path):
     assert block.file == path and block.date_formats == ("%m/%d/%Y",)  # 01/31/2026 rules out day first
     specs = dict(block.columns)
     assert specs["opportunity_id"] == ColumnSpec(source="opportunity_id")
-    assert specs["amount"] == ColumnSpec(source="close_value")
+    assert specs["amount"] == ColumnSpec(source="close_value", default="0")  # D3 (open) has no close value
+    assert "amount is empty in 1 row(s) of 'close_value': default = 0 proposed; check it" in suggestion.notes
     assert specs["created_at"] == ColumnSpec(source="engage_date")
     assert specs["closed_at"] == ColumnSpec(source="close_date")
     assert specs["owner"] == ColumnSpec(source="sales_agent")
@@ -41,10 +42,9 @@ def test_a_sales_export(tmp_path):
     assert specs["status"] == ColumnSpec(source="deal_stage", values=(("Won", "won"), ("Lost", "lost")), otherwise="open")
 
 
-def test_the_sales_draft_imports_once_amounts_get_a_default(tmp_path):
+def test_the_sales_draft_imports_as_suggested(tmp_path):
     path = write(tmp_path, "sales.csv", SALES)
-    text = to_toml(suggest_mapping(path).mapping).replace('amount = "close_value"',
-                                                          'amount = { from = "close_value", default = 0 }')
+    text = to_toml(suggest_mapping(path).mapping)
     with sqlite_store(tmp_path) as store:
         run_import(store, parse_mapping(text, tmp_path))
         assert rows(store, "opportunities", ["opportunity_id", "owner", "amount", "status", "created_at"]) == [

@@ -246,9 +246,9 @@ def _run_mapping(store: Store, args: argparse.Namespace) -> int:
                               mapping_text=text, progress=_progress)
     if sys.stderr.isatty():
         print(file=sys.stderr)
-    for p in plan.blocks:
-        if p.source is not None:
-            print(f"{p.origin}: {p.source.describe()}", file=sys.stderr)
+    read = {p.origin: p.source.describe() for p in plan.blocks if p.source is not None}
+    for origin, how in read.items():
+        print(f"{origin}: {how}", file=sys.stderr)
     if result is None:
         counts = plan.counts(quarantine=args.quarantine is not None)
         print("dry run: would write " + ", ".join(f"{n:,} row(s) to {t}" for t, n in counts.items()), file=sys.stderr)

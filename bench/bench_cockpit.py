@@ -40,6 +40,8 @@ from crm import schema  # noqa: E402
 from crm.dataset import COLUMNS, Frames, enrich, load_frames  # noqa: E402
 from crm.filters import Filters, Period  # noqa: E402
 from crm.metrics import compute_with_previous, monthly_trend  # noqa: E402
+from crm.narrowing import narrow  # noqa: E402
+from crm.scope import Scope  # noqa: E402
 from crm.store import Store, _conform  # noqa: E402
 
 REGIONS = ("Europe", "North America", "Asia Pacific", "Latin America")
@@ -292,13 +294,13 @@ def warm_filters(n: int) -> list[Filters]:
     for i in range(1, n + 1):
         end = AS_OF - timedelta(days=i // 5)
         regions = () if i % 5 == 0 else (REGIONS[i % 5 - 1],)
-        out.append(Filters.create(Period(end - timedelta(days=89), end), regions=regions))
+        out.append(Filters.create(Period(end - timedelta(days=89), end), regions=regions, scope=Scope()))
     return out
 
 
 def cold_filter() -> Filters:
     """The default view: the 90 days ending on the data's last day, no dimension filter."""
-    return Filters.create(Period(AS_OF - timedelta(days=89), AS_OF), preset="last_90")
+    return Filters.create(Period(AS_OF - timedelta(days=89), AS_OF), preset="last_90", scope=Scope())
 
 
 @dataclass
@@ -317,9 +319,9 @@ def time_polars(frames: Frames, filters: Filters) -> tuple[Timing, tuple[dict, d
     and the 12-month trend for the sparklines, each on freshly narrowed frames."""
     cpu = time.process_time()
     started = time.perf_counter()
-    values = compute_with_previous(frames.narrow(filters), filters.period)
+    values = compute_with_previous(narrow(frames, filters), filters.period)
     middle = time.perf_counter()
-    trend = monthly_trend(frames.narrow(filters), filters.period, 12)
+    trend = monthly_trend(narrow(frames, filters), filters.period, 12)
     ended = time.perf_counter()
     return Timing(middle - started, ended - middle, time.process_time() - cpu), values, trend.to_dicts()
 
@@ -464,7 +466,7 @@ def main() -> int:
             polars_cold, cold_values, cold_trend = time_polars(kpi_frames, cold_filter())
         store_differences = []
         for other, other_frames in list(loaded.items())[1:]:
-            if compute_with_previous(other_frames.narrow(cold_filter()), cold_filter().period) != cold_values:
+            if compute_with_previous(narrow(other_frames, cold_filter()), cold_filter().period) != cold_values:
                 store_differences.append(other)
             del loaded[other]
         warm = warm_filters(args.warm)
@@ -563,8 +565,8 @@ def main() -> int:
         for other in store_differences:
             emit(f"**The frames loaded from {other} give other KPIs than those from {kpi_label}.**")
             emit()
-        emit("One filter change = `compute_with_previous(frames.narrow(f), f.period)` + "
-             "`monthly_trend(frames.narrow(f), f.period, 12)` (what crm/ui/loaders.py computes). Cold: the first "
+        emit("One filter change = `compute_with_previous(narrow(frames, f), f.period)` + "
+             "`monthly_trend(narrow(frames, f), f.period, 12)` (what crm/ui/loaders.py computes). Cold: the first "
              "call after load_frames (default 90-day view). Warm: frames in memory, each call a different filter "
              "(end date shifted back 0–4 days, no region or one region), so no result cache helps. Milliseconds.")
         emit()

@@ -44,7 +44,9 @@ from crm.business_hours import BusinessCalendar, with_business_seconds  # noqa: 
 from crm.dataset import COLUMNS, Frames, enrich  # noqa: E402
 from crm.filters import Filters, Period  # noqa: E402
 from crm.metrics import compute_with_previous, monthly_trend  # noqa: E402
+from crm.narrowing import narrow  # noqa: E402
 from crm.reports import ReportOptions, build_report  # noqa: E402
+from crm.scope import Scope  # noqa: E402
 
 REGIONS = ("Europe", "North America", "Asia Pacific", "Latin America")
 SUPPORT_TEAMS = tuple(demo.SUPPORT_TEAMS)
@@ -74,14 +76,14 @@ def report(name: str, **options: Any) -> Panel:
 
 def kpis(frames: Frames, v: View) -> Any:
     """loaders.get_kpis: this period's and the previous period's metrics."""
-    return compute_with_previous(frames.narrow(v.filters), v.filters.period)
+    return compute_with_previous(narrow(frames, v.filters), v.filters.period)
 
 
 def kpi_trend(frames: Frames, v: View) -> pl.DataFrame:
     """loaders.get_trend: 12 months ending with the period's last day (anchored there, as the app caches it)."""
     end = v.filters.period.end
     anchored = v.filters.with_period(Period(end, end))
-    return monthly_trend(frames.narrow(anchored), anchored.period, 12)
+    return monthly_trend(narrow(frames, anchored), anchored.period, 12)
 
 
 DEALS_GRID_ROWS = 5_000
@@ -138,7 +140,7 @@ service times too (the basis toggle's other view)."""
 
 def cold_view() -> View:
     """The default view: the 90 days ending on the data's last day, no dimension filter."""
-    return View(Filters.create(Period(AS_OF - timedelta(days=89), AS_OF), preset="last_90"))
+    return View(Filters.create(Period(AS_OF - timedelta(days=89), AS_OF), preset="last_90", scope=Scope()))
 
 
 def warm_views(n: int) -> list[View]:
@@ -149,7 +151,7 @@ def warm_views(n: int) -> list[View]:
     for i in range(1, n + 1):
         end = AS_OF - timedelta(days=i)
         regions = () if i % 5 == 0 else (REGIONS[i % 5 - 1],)
-        out.append(View(Filters.create(Period(end - timedelta(days=89), end), regions=regions),
+        out.append(View(Filters.create(Period(end - timedelta(days=89), end), regions=regions, scope=Scope()),
                         product=demo.PRODUCTS[i % len(demo.PRODUCTS)], team=SUPPORT_TEAMS[i % len(SUPPORT_TEAMS)]))
     return out
 

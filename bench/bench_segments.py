@@ -77,7 +77,9 @@ from crm import segments  # noqa: E402
 from crm.dataset import COLUMNS, Frames, enrich  # noqa: E402
 from crm.export import build_manifest, write_export  # noqa: E402
 from crm.metrics import rfm  # noqa: E402
+from crm.narrowing import narrow  # noqa: E402
 from crm.reports import build_report  # noqa: E402
+from crm.scope import Scope  # noqa: E402
 from crm.segments import SegmentRule  # noqa: E402
 
 TARGET_PAGE_MS = 2000
@@ -95,7 +97,7 @@ LASSO_CORNERS = 60
 
 def _scores(frames: Frames, v: View) -> pl.DataFrame:
     """pages/segments.py: RFM as of the period end over the filters' dimensions (memoised per data version)."""
-    return segments.scores(frames, SegmentRule.for_filters(v.filters), v.filters.period.end)
+    return segments.scores(frames, SegmentRule.for_filters(v.filters), v.filters.period.end, scope=Scope())
 
 
 def _grid(frames: Frames, v: View) -> pl.DataFrame:
@@ -431,13 +433,13 @@ def round_trip(frames: Frames, view: View, selection: dict[str, Any]) -> tuple[d
     text = rule.dated(f.period).to_json()
     seconds["shape -> rule"] = time.perf_counter() - started
     started = time.perf_counter()
-    ids = segments.member_ids(frames, text)
+    ids = segments.member_ids(frames, text, scope=Scope())
     seconds["member_ids"] = time.perf_counter() - started
     started = time.perf_counter()
     members = set(ids.to_list())
     seconds["members as a set (scatter highlight)"] = time.perf_counter() - started
     started = time.perf_counter()
-    chosen = segments.evaluate(frames, SegmentRule.from_json(text), f.period)
+    chosen = segments.evaluate(frames, SegmentRule.from_json(text), f.period, scope=Scope())
     seconds["evaluate"] = time.perf_counter() - started
     started = time.perf_counter()
     first = chosen.sort(["monetary", "customer_id"], descending=[True, False], nulls_last=True).head(GRID_ROWS)
@@ -492,7 +494,7 @@ def bench_selection(args: argparse.Namespace, raw: dict[str, pl.DataFrame], emit
     f = view.filters
     started = time.perf_counter()
     scored = _scores(frames, view)
-    segments.scores(frames, SegmentRule.for_filters(f), f.period.previous().end)
+    segments.scores(frames, SegmentRule.for_filters(f), f.period.previous().end, scope=Scope())
     first_seconds = time.perf_counter() - started
     boxes, lassos = shapes(scored, args.warm)
     runs = {"box": ShapeRuns("box"), "lasso": ShapeRuns("lasso")}
@@ -521,7 +523,7 @@ def bench_selection(args: argparse.Namespace, raw: dict[str, pl.DataFrame], emit
                 seconds, _, _ = round_trip(frames, view, sel)
                 runs[kind].no_memo.append(seconds)
             _scores(frames, view)  # memoised again for the next kind
-            segments.scores(frames, SegmentRule.for_filters(f), f.period.previous().end)
+            segments.scores(frames, SegmentRule.for_filters(f), f.period.previous().end, scope=Scope())
     load_during = f"{load_before} → {loadavg()}"
 
     check = Check()
@@ -532,7 +534,7 @@ def bench_selection(args: argparse.Namespace, raw: dict[str, pl.DataFrame], emit
         with phase("selection: pandas prepare + RFM + selections"):
             pdata = sref.prepare(small)
             started = time.perf_counter()
-            pscores = sref.rfm_scores(sref.narrow(pdata, f), f.period.end)
+            pscores = sref.rfm_scores(narrow(sref, pdata, f), f.period.end)
             pandas_rfm = time.perf_counter() - started
             check.add(compare(f"{n_customers:,} customers · RFM scores", scored, pscores))
             same_rows = len(pscores) == scored.height

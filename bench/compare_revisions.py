@@ -59,6 +59,8 @@ import pickle, sys, time
 from crm.dataset import COLUMNS, enrich
 from crm.filters import Filters, Period
 from crm.metrics import compute_many, compute_with_previous, monthly_trend
+from crm.scope import Scope
+from crm.narrowing import narrow
 sys.path.insert(0, {bench!r})
 from datagen import load_or_generate
 from compare_revisions import filter_specs
@@ -68,12 +70,12 @@ out = []
 for spec in filter_specs():
     spec = dict(spec)
     period = Period(*spec.pop("period"))
-    filters = Filters.create(period, **spec)
+    filters = Filters.create(period, **spec, scope=Scope())
     started, cpu = time.perf_counter(), time.process_time()
-    current, previous = compute_with_previous(frames.narrow(filters), period)
-    trend = monthly_trend(frames.narrow(filters), period, 12).to_dicts()
+    current, previous = compute_with_previous(narrow(frames, filters), period)
+    trend = monthly_trend(narrow(frames, filters), period, 12).to_dicts()
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    ds = frames.narrow(filters)
+    ds = narrow(frames, filters)
     overlapping = compute_many(ds, [period, Period(period.start, period.start), period.previous()])
     out.append({{"filters": filters.describe(), "current": current, "previous": previous, "trend": trend,
                  "overlapping": overlapping, "seconds": seconds, "cpu": cpu}})

@@ -89,11 +89,11 @@ def levels(data: FunnelData, period: Period) -> pd.DataFrame:
     deals = data.base.opportunities
     cohort = deals[(deals["created_at"] >= start) & (deals["created_at"] < end)].copy()
     k = len(_open_stages(data))
-    rows = data.history[data.history["open_step"].notna() & (data.history["entered_at"] <= end)]
+    rows = data.history[data.history["open_step"].notna() & (data.history["entered_at"] < end)]
     rows = rows[rows["opportunity_id"].isin(cohort["opportunity_id"])]
     top = rows.groupby("opportunity_id")["open_step"].max()
     level = cohort["opportunity_id"].map(top).fillna(1).clip(lower=1).astype(np.int64)
-    won = (cohort["status"] == "won") & (cohort["closed_at"] <= end)
+    won = (cohort["status"] == "won") & (cohort["closed_at"] < end)
     cohort["level"] = np.where(won, k + 1, level)
     return cohort
 
@@ -128,11 +128,11 @@ def funnel(data: FunnelData, period: Period, by: str | None = None) -> pd.DataFr
 
 
 def open_at_end(data: FunnelData, period: Period) -> pd.DataFrame:
-    """Deals open at the period end: created by then, and open or closed after it."""
+    """Deals open at the period end: created before it, and open or closed at or after it."""
     _, end = _bounds(period)
     deals = data.base.opportunities
-    keep = (deals["created_at"] <= end) & (
-        (deals["status"] == "open") | (deals["status"].isin(["won", "lost"]) & (deals["closed_at"] > end))
+    keep = (deals["created_at"] < end) & (
+        (deals["status"] == "open") | (deals["status"].isin(["won", "lost"]) & (deals["closed_at"] >= end))
     )
     return deals[keep]
 
@@ -141,7 +141,7 @@ def with_stage(data: FunnelData, period: Period, deals: pd.DataFrame) -> pd.Data
     """``deals`` with stage_now / stage_since / win_probability: their latest open-stage row entered by the
     period end (ties on the moment: the higher position), else the first open stage since creation."""
     _, end = _bounds(period)
-    rows = data.history[data.history["open_step"].notna() & (data.history["entered_at"] <= end)]
+    rows = data.history[data.history["open_step"].notna() & (data.history["entered_at"] < end)]
     rows = rows[rows["opportunity_id"].isin(deals["opportunity_id"])]
     current = (
         rows.sort_values(["opportunity_id", "entered_at", "position"], kind="stable")
@@ -163,9 +163,9 @@ def deals(data: FunnelData, period: Period) -> pd.DataFrame:
     """All deals of the cohort funnel (no selection): state at the period end and stage history."""
     _, end = _bounds(period)
     cohort = with_stage(data, period, levels(data, period))
-    closed = cohort["status"].isin(["won", "lost"]) & (cohort["closed_at"] <= end)
+    closed = cohort["status"].isin(["won", "lost"]) & (cohort["closed_at"] < end)
     status = cohort["status"].where(closed, "open")
-    rows = data.history[(data.history["entered_at"] <= end) & data.history["opportunity_id"].isin(cohort["opportunity_id"])]
+    rows = data.history[(data.history["entered_at"] < end) & data.history["opportunity_id"].isin(cohort["opportunity_id"])]
     rows = rows.sort_values(["opportunity_id", "entered_at", "position"], kind="stable")
     rows = rows.assign(item=rows["stage"] + " " + rows["entered_at"].dt.strftime("%Y-%m-%d"))
     history = rows.groupby("opportunity_id", sort=False)["item"].agg(" → ".join)
@@ -183,16 +183,15 @@ def deals(data: FunnelData, period: Period) -> pd.DataFrame:
 
 
 def stage_velocity(data: FunnelData, period: Period) -> pd.DataFrame:
-    """Days in each open stage for deals created in the period that left it by the period end
+    """Days in each open stage for deals that left it within the period, whatever their creation
     (entering it to the deal's next history row): deals, median, p75 (linear)."""
     start, end = _bounds(period)
-    opps = data.base.opportunities
-    cohort = opps.loc[(opps["created_at"] >= start) & (opps["created_at"] < end), "opportunity_id"]
-    rows = data.history[(data.history["entered_at"] <= end) & data.history["opportunity_id"].isin(cohort)]
+    known = data.base.opportunities["opportunity_id"]
+    rows = data.history[data.history["opportunity_id"].isin(known)]
     rows = rows.sort_values(["opportunity_id", "entered_at", "position"], kind="stable", na_position="first")
     next_at = rows.groupby("opportunity_id", sort=False)["entered_at"].shift(-1)
     open_names = list(_open_stages(data)["stage"])
-    left = rows[next_at.notna() & rows["stage"].isin(open_names)]
+    left = rows[(next_at >= start) & (next_at < end) & rows["stage"].isin(open_names)]
     days = (next_at[left.index] - left["entered_at"]) / _DAY
     stats = days.groupby(left["stage"]).agg(["size", lambda s: s.quantile(0.5), lambda s: s.quantile(0.75)])
     stats.columns = ["deals", "median_days", "p75_days"]
@@ -261,7 +260,7 @@ def median_cycle_days(data: FunnelData, period: Period) -> float | None:
     in_period = days[(won["closed_at"] >= start) & (won["closed_at"] < end)]
     if len(in_period.dropna()):
         return float(in_period.median())
-    overall = days[won["closed_at"] <= end].dropna()
+    overall = days[won["closed_at"] < end].dropna()
     return float(overall.median()) if len(overall) else None
 
 

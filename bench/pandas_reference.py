@@ -14,7 +14,7 @@ resolution_p50/p90_hours, sla_breach_rate, reopened_tickets, backlog,
 active_customers, churn_rate. Not computed: the business-hours variants (crm
 computes five more metrics than this reference, so speed ratios favour pandas).
 The weighted pipeline adds each deal's amount x probability in whole cents, as
-crm.metrics.money defines money sums (since 8fc182e; amounts are whole cents already).
+crm.money defines money sums (since 8fc182e; amounts are whole cents already).
 """
 
 from __future__ import annotations
@@ -145,18 +145,19 @@ def metrics(data: PandasData, period: Period) -> dict[str, object]:
     out["win_rate"] = len(won) / (len(won) + len(lost)) if len(won) + len(lost) else None
     out["sales_cycle_days"] = _none(((won["closed_at"] - won["created_at"]) / _DAY).median()) if len(won) else None
 
-    # pipeline: deals open at the end, at the stage of their latest open-stage row entered by then
-    is_open = (deals["created_at"] <= end) & (
-        (deals["status"] == "open") | (deals["status"].isin(["won", "lost"]) & (deals["closed_at"] > end))
+    # pipeline: deals open at the end, at the stage of their latest open-stage row entered before it
+    # (an event stamped exactly at the end belongs to the next period)
+    is_open = (deals["created_at"] < end) & (
+        (deals["status"] == "open") | (deals["status"].isin(["won", "lost"]) & (deals["closed_at"] >= end))
     )
     open_deals = deals.loc[is_open, ["opportunity_id", "amount"]]
-    history = data.history[data.history["entered_at"] <= end]
+    history = data.history[data.history["entered_at"] < end]
     current = history.drop_duplicates("opportunity_id", keep="last")[["opportunity_id", "win_probability"]]
     first = data.pipeline_stages[data.pipeline_stages["kind"] == "open"]["win_probability"]
     at_stage = open_deals.merge(current, on="opportunity_id", how="left")
     probability = at_stage["win_probability"].fillna(first.iloc[0] if len(first) else 0.0)
     out["pipeline_value"] = float(at_stage["amount"].sum())
-    # money as crm.metrics.money sums it: each deal's weighted amount in whole cents (half to even)
+    # money as crm.money sums it: each deal's weighted amount in whole cents (half to even)
     out["weighted_pipeline"] = float(np.round((at_stage["amount"] * probability).to_numpy() * 100).sum()) / 100
     out["open_deals"] = len(at_stage)
 
@@ -170,20 +171,24 @@ def metrics(data: PandasData, period: Period) -> dict[str, object]:
 
     tickets = data.tickets
     created = tickets[(tickets["created_at"] >= start) & (tickets["created_at"] < end)]
-    answered = created["first_answer_at"].notna() & (created["first_answer_at"] <= end)
-    first_times = created.loc[answered, "first_response_hours"]
-    resolution = created.loc[created["resolved_at"] <= end, "resolution_hours"]
+    # first answered, as seen at the end: the recorded response before it, else the resolution before it
+    response_hours = (created["first_response_at"] - created["created_at"]) / _HOUR
+    at_end = response_hours.where(created["first_response_at"] < end,
+                                  created["resolution_hours"].where(created["resolved_at"] < end))
+    answered = at_end.notna()
+    first_times = at_end[answered]
+    resolution = created.loc[created["resolved_at"] < end, "resolution_hours"]
     out["tickets_created"] = len(created)
     for name, values in (("first_response", first_times), ("resolution", resolution)):
         out[f"{name}_p50_hours"] = _none(values.quantile(0.5)) if len(values) else None
         out[f"{name}_p90_hours"] = _none(values.quantile(0.9)) if len(values) else None
     waited = (end - created["created_at"]) / _HOUR
-    breached = np.where(answered, created["first_response_hours"] > created["target_hours"],
+    breached = np.where(answered, at_end > created["target_hours"],
                         waited > created["target_hours"])
     out["sla_breach_rate"] = float(breached.mean()) if len(created) else None
     out["reopened_tickets"] = int((created["reopened"].fillna(0) > 0).sum())
-    out["backlog"] = int(((tickets["created_at"] <= end)
-                          & (tickets["resolved_at"].isna() | (tickets["resolved_at"] > end))).sum())
+    out["backlog"] = int(((tickets["created_at"] < end)
+                          & (tickets["resolved_at"].isna() | (tickets["resolved_at"] >= end))).sum())
 
     def active(day: date) -> pd.Series:
         first_day = _ts(day - timedelta(days=ACTIVE_WINDOW_DAYS - 1))

@@ -13,7 +13,7 @@ tier by the first matching rule), the summary per segment and per tier, the tran
 between the previous period's end and this one's, the monthly churn trend with new / returning /
 reactivated customers, and the customers inside a box or a lasso on two RFM axes.
 
-Money is summed as crm.metrics.money defines it: each value rounded to whole cents (half to even),
+Money is summed as crm.money defines it: each value rounded to whole cents (half to even),
 the cents added as integers.
 """
 

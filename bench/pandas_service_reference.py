@@ -125,17 +125,19 @@ def score_trend(data: ServiceData, period: Period, kind: str) -> pd.DataFrame:
 
 
 def score_trend_with_previous(data: ServiceData, period: Period, kind: str) -> pd.DataFrame:
-    """The monthly trend with the previous period's k-th month as ``compared_score`` / ``compared_n``
-    on this period's k-th month."""
+    """The monthly trend with the same month of the previous period as ``compared_score`` /
+    ``compared_n``: for a period of n months, the n months just before, cut like it (Q2 against Q1)."""
     now = score_trend(data, period, kind)
-    other = period.previous()
-    before = score_trend(data, other, kind)
-    position = {b: i for i, b in enumerate(_month_starts(other))}
-    mine = _month_starts(period)
+    n = len(_month_starts(period))
+
+    def back(day: date) -> date:
+        moved = pd.Timestamp(day) - pd.DateOffset(months=n)
+        return (moved + pd.offsets.MonthEnd(0) if pd.Timestamp(day).is_month_end else moved).date()
+
+    before = score_trend(data, Period(back(period.start), back(period.end)), kind)
     if len(before):
-        moved = [mine[position[b]] if position[b] < len(mine) else None for b in before["bucket"]]
+        moved = [(pd.Timestamp(b) + pd.DateOffset(months=n)).date() for b in before["bucket"]]
         compared = pd.DataFrame({"bucket": moved, "compared_score": before["score"], "compared_n": before["n"]})
-        compared = compared[compared["bucket"].notna()].drop_duplicates("bucket")
     else:
         compared = pd.DataFrame({"bucket": [], "compared_score": [], "compared_n": []})
     return now.merge(compared, on="bucket", how="left").sort_values("bucket").reset_index(drop=True)
@@ -160,11 +162,19 @@ def drill(data: ServiceData, period: Period, level: str = "product", kind: str =
 
 
 def _breached(tickets: pd.DataFrame, end: pd.Timestamp) -> pd.Series:
-    """First response later than the target, or none by ``end`` while more than the target had passed."""
-    answered = tickets["first_answer_at"].notna() & (tickets["first_answer_at"] <= end)
+    """First response later than the target, or none before ``end`` while more than the target had passed."""
+    response = _response_hours(tickets, end)
     waited = (end - tickets["created_at"]) / _HOUR
-    return pd.Series(np.where(answered, tickets["first_response_hours"] > tickets["target_hours"],
+    return pd.Series(np.where(response.notna(), response > tickets["target_hours"],
                               waited > tickets["target_hours"]), index=tickets.index)
+
+
+def _response_hours(tickets: pd.DataFrame, end: pd.Timestamp) -> pd.Series:
+    """First response hours as seen at ``end`` (NaN: not answered before it): the recorded response
+    before ``end``, else the resolution before it."""
+    recorded = (tickets["first_response_at"] - tickets["created_at"]) / _HOUR
+    return recorded.where(tickets["first_response_at"] < end,
+                          tickets["resolution_hours"].where(tickets["resolved_at"] < end))
 
 
 def _quantile(values: pd.Series, q: float) -> float | None:
@@ -172,8 +182,8 @@ def _quantile(values: pd.Series, q: float) -> float | None:
 
 
 def _times(created: pd.DataFrame, end: pd.Timestamp) -> dict[str, object]:
-    first = created.loc[created["first_answer_at"] <= end, "first_response_hours"]
-    resolution = created.loc[created["resolved_at"] <= end, "resolution_hours"]
+    first = _response_hours(created, end).dropna()
+    resolution = created.loc[created["resolved_at"] < end, "resolution_hours"]
     return {"first_response_p50": _quantile(first, 0.5), "first_response_p90": _quantile(first, 0.9),
             "resolution_p50": _quantile(resolution, 0.5), "resolution_p90": _quantile(resolution, 0.9)}
 
@@ -201,7 +211,7 @@ def service_trend(data: ServiceData, period: Period) -> pd.DataFrame:
             "sla_breach_rate": float(_breached(created, end).mean()) if len(created) else None,
             "reopened": int((created["reopened"].fillna(0) > 0).sum()),
             "resolved": int(((t["resolved_at"] >= start) & (t["resolved_at"] < end)).sum()),
-            "backlog": int(((t["created_at"] <= end) & (t["resolved_at"].isna() | (t["resolved_at"] > end))).sum()),
+            "backlog": int(((t["created_at"] < end) & (t["resolved_at"].isna() | (t["resolved_at"] >= end))).sum()),
         })
     return pd.DataFrame(rows)
 

@@ -9,7 +9,8 @@ periods need rows from before the period.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -19,14 +20,19 @@ import polars as pl
 
 from crm import schema
 from crm.business_hours import with_business_seconds
-from crm.filters import Filters
-from crm.settings import ServiceSettings, load_settings
+from crm.money import cents
+from crm.quality import score_off_scale, usable
+from crm.settings import ChurnBasis, ServiceSettings, load_churn_basis, load_settings, sla_target_expr
+from crm.snapshot import read_snapshot, snapshot_dir, table_fields, unchanged_raw, write_snapshot
 from crm.store import Store
 
 T = TypeVar("T")
 
 COLUMNS: dict[str, list[str]] = {
-    "customers": ["customer_id", "name", "region", "country", "segment", "industry", "source", "owner", "created_at"],
+    "customers": [
+        "customer_id", "name", "email", "phone", "region", "country", "segment", "industry", "source", "owner",
+        "created_at", "churned_at",
+    ],
     "opportunities": [
         "opportunity_id", "customer_id", "owner", "team", "region", "product", "source", "amount",
         "created_at", "expected_close_date", "closed_at", "stage", "status", "lost_reason",
@@ -41,6 +47,9 @@ COLUMNS: dict[str, list[str]] = {
     ],
     "survey_responses": [
         "response_id", "customer_id", "ticket_id", "kind", "score", "responded_at", "comment", "product", "team", "agent",
+    ],
+    "interactions": [
+        "interaction_id", "customer_id", "opportunity_id", "kind", "occurred_at", "owner", "due_at", "completed_at",
     ],
 }
 
@@ -62,7 +71,11 @@ class Dataset:
     customers: pl.LazyFrame
     deal_intervals: pl.LazyFrame
     """The deals' open stretches (see ``Frames.deal_intervals``), narrowed like the deals."""
+    interactions: pl.LazyFrame
+    """Calls, emails, meetings and chats (see ``Frames.interactions``)."""
     settings: ServiceSettings = field(default_factory=ServiceSettings)
+    churn_basis: ChurnBasis = ChurnBasis.ACTIVITY
+    """What "active customer" means for active customers and churn (a store setting)."""
 
 
 @dataclass(frozen=True)
@@ -85,13 +98,18 @@ class Frames:
     order_items: pl.DataFrame
     deal_intervals: pl.DataFrame
     """Each deal's open life cut where its stage changes: ``deal_key``, ``amount``, ``win_probability``
-    of the stage, ``valid_from`` / ``valid_until`` (null: no end). At any moment t a deal open then
-    (``open_at``) has exactly one row with valid_from <= t < valid_until, carrying the probability
-    of its stage then (``stage_at``); a deal not open has none. ``from_day`` / ``until_day``: the day
-    numbers (days since 1970-01-01) of the first midnight at or after valid_from / valid_until.
+    of the stage, ``valid_from`` / ``valid_until`` (null: no end). As of any moment t (events stamped
+    before t) a deal open then (``open_at``) has exactly one row with valid_from < t <= valid_until,
+    carrying the probability of its stage then (``stage_at``); a deal not open has none. ``from_day`` /
+    ``until_day``: the day numbers (days since 1970-01-01) of the first midnight after valid_from /
+    valid_until.
     The pipeline at many moments is then a filter and sums, no join (crm.metrics.sales)."""
+    interactions: pl.DataFrame
+    """Calls, emails, meetings and chats with a customer (``owner``: who made it; ``due_at`` /
+    ``completed_at``: a follow-up), with the customer's ``region``, ``segment`` and ``customer_owner``."""
     version: int = 0
     settings: ServiceSettings = field(default_factory=ServiceSettings)
+    churn_basis: ChurnBasis = ChurnBasis.ACTIVITY
     _memo: dict[object, Any] = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
     def memo(self, key: object, compute: Callable[[], T]) -> T:
@@ -105,43 +123,42 @@ class Frames:
         self._memo[key] = value
         return value
 
-    def narrow(self, filters: Filters) -> Dataset:
-        """Apply the dimension and customer filters (not the period) lazily; a segment rule
-        (``filters.segment_rule``) selects its customers (crm.segments.member_ids)."""
-        members: pl.Series | None = None
-        if filters.segment_rule:
-            from crm.segments import member_ids  # crm.segments builds on this module
+    def _select(self, where: Mapping[str, pl.Expr], products: tuple[str, ...] = ()) -> Dataset:
+        """The rows ``where[table]`` keeps (lazily; a table not named keeps every row); deal history and
+        deal intervals follow their deals; with ``products``, the orders holding one of them.
 
-            members = member_ids(self, filters.segment_rule)
+        Private on purpose: crm.narrowing.narrow is the one door, which builds ``where`` from the
+        filters, the customer selection and the person's scope together (tests/unit/test_narrowing.py
+        checks that nothing else calls this)."""
+        def rows(table: str) -> pl.Expr:
+            return where.get(table, pl.lit(True))
 
-        def where(table: str) -> pl.Expr:
-            expr = filters.polars_expr(table)
-            return expr if members is None else expr & pl.col("customer_id").is_in(members)
-
-        opportunities = self.opportunities.lazy().filter(where("opportunities"))
+        opportunities = self.opportunities.lazy().filter(rows("opportunities"))
         stages = self.stages.lazy()
         deal_intervals = self.deal_intervals.lazy()
-        if filters.is_narrowed():
+        if "opportunities" in where:
             # deal_key is the deal's row number: look its filter result up instead of joining on the
             # string id (a history row without a deal has a null key and drops out, as in a semi-join)
-            keep = self.opportunities.with_columns(_keep=where("opportunities"))["_keep"]
+            keep = self.opportunities.with_columns(_keep=rows("opportunities"))["_keep"]
             stages = stages.filter(pl.lit(keep).gather(pl.col("deal_key")))
             deal_intervals = deal_intervals.filter(pl.lit(keep).gather(pl.col("deal_key")))
-        orders = self.orders.lazy().filter(where("orders"))
-        if filters.products:
+        orders = self.orders.lazy().filter(rows("orders"))
+        if products:
             # a filter, not a semi-join: it keeps the orders' sort
-            with_product = self.order_items.filter(pl.col("product").is_in(list(filters.products)))["order_id"]
+            with_product = self.order_items.filter(pl.col("product").is_in(list(products)))["order_id"]
             orders = orders.filter(pl.col("order_id").is_in(with_product.implode()))
         return Dataset(
             opportunities=opportunities,
             stages=stages,
             pipeline_stages=self.pipeline_stages,
-            tickets=self.tickets.lazy().filter(where("tickets")),
-            surveys=self.surveys.lazy().filter(where("survey_responses")),
+            tickets=self.tickets.lazy().filter(rows("tickets")),
+            surveys=self.surveys.lazy().filter(rows("survey_responses")),
             orders=orders,
-            customers=self.customers.lazy().filter(where("customers")),
+            customers=self.customers.lazy().filter(rows("customers")),
             deal_intervals=deal_intervals,
+            interactions=self.interactions.lazy().filter(rows("interactions")),
             settings=self.settings,
+            churn_basis=self.churn_basis,
         )
 
     def last_event_date(self) -> date | None:
@@ -154,6 +171,8 @@ class Frames:
             self.opportunities["created_at"].max(), self.opportunities["closed_at"].max(),
             self.tickets["created_at"].max(), self.surveys["responded_at"].max(), self.orders["ordered_at"].max(),
         ]
+        if self.churn_basis is ChurnBasis.SUBSCRIPTION:  # sign-ups and cancellations are then the customers' events
+            candidates += [self.customers["created_at"].max(), self.customers["churned_at"].max()]
         stamps = [c for c in candidates if c is not None]
         return max(stamps).date() if stamps else None  # type: ignore[union-attr]
 
@@ -176,15 +195,19 @@ class Frames:
         }
 
     def is_empty(self) -> bool:
-        """True when the store holds no business rows a metric could use."""
-        return all(f.height == 0 for f in (self.opportunities, self.tickets, self.surveys, self.orders))
+        """True when the store holds no business rows a metric could use (customers count under the
+        subscription churn basis: active customers and churn are then read from them)."""
+        facts = [self.opportunities, self.tickets, self.surveys, self.orders]
+        if self.churn_basis is ChurnBasis.SUBSCRIPTION:
+            facts.append(self.customers)
+        return all(f.height == 0 for f in facts)
 
 
-def enrich(raw: dict[str, pl.DataFrame], version: int = 0, settings: ServiceSettings | None = None) -> Frames:
+def enrich(raw: dict[str, pl.DataFrame], version: int = 0, settings: ServiceSettings | None = None,
+           churn_basis: ChurnBasis = ChurnBasis.ACTIVITY) -> Frames:
     """Join customer attributes and stage metadata onto the raw tables; ticket durations in calendar
-    and business hours (``settings.calendar``) and SLA target hours (``settings.targets``)."""
-    from crm.metrics.money import cents
-    from crm.metrics.service import sla_target_expr  # crm.metrics imports this module
+    and business hours (``settings.calendar``) and SLA target hours (``settings.targets``); the
+    metrics count active customers on ``churn_basis``."""
 
     settings = settings or ServiceSettings()
     customers = raw["customers"]
@@ -219,7 +242,9 @@ def enrich(raw: dict[str, pl.DataFrame], version: int = 0, settings: ServiceSett
         )
         .collect()
     )
-    surveys = raw["survey_responses"].join(
+    # a score off its scale is not a response (DESIGN.md); load_frames already left such rows out
+    # (quality.usable), hand-made frames come here directly
+    surveys = raw["survey_responses"].filter(~score_off_scale().fill_null(False)).join(
         cust.select("customer_id", "region", "segment"), on="customer_id", how="left"
     )
     # an integer key per customer, numbered in customer_id order: set operations (active customers,
@@ -252,8 +277,12 @@ def enrich(raw: dict[str, pl.DataFrame], version: int = 0, settings: ServiceSett
         orders=orders.rechunk(),
         order_items=raw["order_items"].rechunk(),
         deal_intervals=deal_intervals.rechunk(),
+        interactions=raw["interactions"].join(
+            cust.select("customer_id", "region", "segment", customer_owner="owner"), on="customer_id", how="left"
+        ).rechunk(),
         version=version,
         settings=settings,
+        churn_basis=churn_basis,
     )
 
 
@@ -332,14 +361,15 @@ def _deal_intervals(deals: pl.DataFrame, stages: pl.DataFrame, stages_meta: pl.D
     return (
         pl.concat([staged, before_first])
         .filter(pl.col("valid_until").is_null() | (pl.col("valid_until") > pl.col("valid_from")))
-        .with_columns(from_day=_day_up("valid_from"), until_day=_day_up("valid_until"))
+        .with_columns(from_day=_day_after("valid_from"), until_day=_day_after("valid_until"))
     )
 
 
-def _day_up(column: str) -> pl.Expr:
-    """Days since 1970-01-01 of the first midnight at or after the timestamp (null stays null)."""
+def _day_after(column: str) -> pl.Expr:
+    """Days since 1970-01-01 of the first midnight strictly after the timestamp (null stays null): an
+    event stamped exactly at midnight exists from the next midnight on."""
     us: pl.Expr = pl.col(column).dt.epoch("us")
-    return (-(-us // _DAY_US)).cast(pl.Int32)
+    return (us // _DAY_US + 1).cast(pl.Int32)
 
 
 def empty_raw() -> dict[str, pl.DataFrame]:
@@ -347,26 +377,72 @@ def empty_raw() -> dict[str, pl.DataFrame]:
     return {name: pl.DataFrame(schema=schema.polars_schema(name, cols)) for name, cols in COLUMNS.items()}
 
 
-def load_frames(store: Store, version: int | None = None) -> Frames:
-    """Read every table the metrics need (projected columns) and enrich it."""
-    version = store.data_version() if version is None else version
+Progress = Callable[[float, str], None]
+"""Told how far a load is: a fraction 0..1 and the step in words (``Reading table 2 of 9: …``)."""
+
+READ_SHARE = 0.8
+"""The part of a load's progress given to reading tables; the rest is preparing them (``enrich``)."""
+
+
+def load_frames(store: Store, version: int | None = None, progress: Progress | None = None,
+                snapshots: bool = True, save_in_background: bool = False) -> Frames:
+    """Read every table the metrics need (projected columns) and enrich it; or, when a prepared snapshot
+    of the store's current data state exists (crm.snapshot) and ``snapshots``, memory-map that instead.
+
+    ``progress`` (optional) hears each step: before table i of n is read ``(READ_SHARE × (i − 1) / n,
+    "Reading table i of n: NAME (R rows so far)")``, then ``(READ_SHARE, "Preparing R rows: …")`` and
+    ``(1.0, "Ready: R rows")``, R counting the rows read. A snapshot is one step: ``(1.0, "Ready: …")``.
+    After a load from the store the frames are written as the snapshot of that data state (when nothing
+    changed while reading); with ``save_in_background`` (the app) by a thread, so the first page need not
+    wait for the disk.
+    """
+    say = progress or (lambda fraction, text: None)
+    current, stamp = store.data_state()
+    version = current if version is None else version
     if not store.has_schema():
         return enrich(empty_raw(), version)
-    raw = {name: within_calendar(name, store.read(name, cols)) for name, cols in COLUMNS.items()}
-    return enrich(raw, version, load_settings(store))
+    folder = snapshot_dir() if snapshots and version == current else None
+    mapped = read_snapshot(folder, version, stamp)
+    if mapped is not None:
+        frames = Frames(**mapped, version=version, settings=load_settings(store), churn_basis=load_churn_basis(store))
+        say(1.0, f"Ready: {sum(t.height for t in mapped.values()):,} prepared rows from the snapshot")
+        return frames
+    present = store.column_names(list(COLUMNS))
+    stamps = store.table_stamps() if folder is not None else {}
+    kept = unchanged_raw(folder, stamps)  # tables no write touched since a snapshot: not read again
+    raw: dict[str, pl.DataFrame] = {}
+    rows = 0
+    for i, (name, cols) in enumerate(COLUMNS.items(), start=1):
+        if name in kept:
+            say(READ_SHARE * (i - 1) / len(COLUMNS), f"Table {i} of {len(COLUMNS)}: {name} unchanged ({rows:,} rows so far)")
+            raw[name] = kept[name]
+        else:
+            say(READ_SHARE * (i - 1) / len(COLUMNS), f"Reading table {i} of {len(COLUMNS)}: {name} ({rows:,} rows so far)")
+            raw[name] = usable(name, _read_present(store, name, cols, present[name]))
+        rows += raw[name].height
+    say(READ_SHARE, f"Preparing {rows:,} rows: joins, stage history, business hours")
+    frames = enrich(raw, version, load_settings(store), load_churn_basis(store))
+    if folder is not None and store.data_state() == (current, stamp):  # nothing changed while reading
+        prepared = {name: getattr(frames, name) for name in table_fields()}
+        if save_in_background:  # the frames are immutable: the person need not wait for the disk
+            threading.Thread(target=write_snapshot, args=(folder, version, stamp, prepared, raw, stamps),
+                             name=f"crm-snapshot-v{version}").start()
+        else:
+            say(1.0, f"Saving a prepared snapshot of {rows:,} rows for the next start")
+            write_snapshot(folder, version, stamp, prepared, raw=raw, raw_stamps=stamps)
+    say(1.0, f"Ready: {rows:,} rows")
+    return frames
 
 
-def within_calendar(name: str, frame: pl.DataFrame) -> pl.DataFrame:
-    """A table as the metrics may use it: timestamps outside 1900–2100 (written by other tools) are
-    unknown, and a row whose required timestamp is then unknown is left out."""
-    stamps = [c for c, t in frame.schema.items() if isinstance(t, pl.Datetime | pl.Date)]
-    if not stamps:
-        return frame
-    cleaned = frame.with_columns(
-        pl.when(pl.col(c).cast(pl.Datetime("us")).is_between(schema.EARLIEST, schema.LATEST)).then(pl.col(c)).alias(c)
-        for c in stamps)
-    required = [c.name for c in schema.table(name).columns if not c.nullable and c.name in stamps]
-    return cleaned.drop_nulls(required) if required else cleaned
+def _read_present(store: Store, name: str, columns: list[str], present: set[str]) -> pl.DataFrame:
+    """``store.read`` of the columns the stored table has: a nullable column a newer schema added (such as
+    customers.churned_at) that an older store lacks reads as empty until its next write adds it
+    (Store.ensure_schema), so reading never needs to write. A missing table is read as usual (and fails)."""
+    if not present or all(c in present for c in columns):
+        return store.read(name, columns)
+    target = schema.polars_schema(name, columns)
+    frame = store.read(name, [c for c in columns if c in present])
+    return frame.with_columns(pl.lit(None, dtype).alias(c) for c, dtype in target.items() if c not in present).select(columns)
 
 
 DEMO_PIPELINE: list[dict[str, object]] = [
@@ -380,7 +456,8 @@ DEMO_PIPELINE: list[dict[str, object]] = [
 """The demo store's stages (DESIGN.md), for hand-made frames in tests and examples."""
 
 
-def frames_from_rows(tables: dict[str, list[dict[str, object]]], settings: ServiceSettings | None = None) -> Frames:
+def frames_from_rows(tables: dict[str, list[dict[str, object]]], settings: ServiceSettings | None = None,
+                     churn_basis: ChurnBasis = ChurnBasis.ACTIVITY) -> Frames:
     """Frames from a few hand-written rows per table; missing columns and tables are empty.
 
     ``pipeline_stages`` defaults to the demo stages. Used by unit tests and docs.
@@ -392,4 +469,4 @@ def frames_from_rows(tables: dict[str, list[dict[str, object]]], settings: Servi
         raw[name] = pl.DataFrame(
             [{c: r.get(c) for c in target} for r in records], schema=target, orient="row"
         ) if records else raw[name]
-    return enrich(raw, settings=settings)
+    return enrich(raw, settings=settings, churn_basis=churn_basis)

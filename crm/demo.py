@@ -10,9 +10,17 @@ seasonality and groups that really differ:
   agent is slow; weekend tickets wait for Monday;
 - the product "Data Connect" has more tickets and worse CSAT and NPS;
 - enterprise customers order less often but more, and churn less; some
-  churned customers come back (reactivation);
+  churned customers come back (reactivation); customers with no order in the
+  last 180 days are ``churned``, cancelled (churned_at) 90 days after their
+  last order;
 - deals skip stages now and then and are lost for stated reasons; some tickets
-  are never answered, some are still open, some breach their SLA.
+  are never answered, some are still open, some breach their SLA;
+- SLA breaches drive active customers away, and order value falls in the
+  months before a customer lapses (the churn model's signal); customers who
+  buy Data Connect tend to buy Analytics Pro with it, and Service Desk comes
+  with Cockpit Core (lift above 1). These effects are planted after every
+  table is drawn, from a random stream of their own: they remove or shrink
+  orders and add items, and change no other draw.
 
 Default scale: 2,000 customers, 10,000 opportunities, 10,000 tickets (a few
 seconds). ``scale`` multiplies every count.
@@ -26,7 +34,8 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import polars as pl
 
-from crm import schema
+from crm import quality, schema
+from crm.settings import DEFAULT_SLA_TARGETS
 
 SPAN_DAYS = 730
 BASE_CUSTOMERS = 2_000
@@ -41,6 +50,12 @@ COUNTRIES = {
     "Asia Pacific": (("Japan", ("Tokyo", "Osaka")), ("Australia", ("Sydney", "Melbourne")), ("Singapore", ("Singapore",))),
     "Latin America": (("Brazil", ("São Paulo", "Rio de Janeiro")), ("Mexico", ("Mexico City", "Monterrey"))),
 }
+PHONE_PLANS: dict[str, tuple[int, str]] = {
+    "United States": (1, "212"), "Canada": (1, "416"), "Germany": (49, "30"), "France": (33, "14"),
+    "United Kingdom": (44, "207"), "Japan": (81, "35"), "Australia": (61, "29"), "Singapore": (65, "6"),
+    "Brazil": (55, "113"), "Mexico": (52, "552"),
+}
+"""Country calling code and a city's area code per demo country: each makes valid landline numbers."""
 SEGMENTS = ("Enterprise", "Mid-Market", "SMB")
 SEGMENT_WEIGHTS = (0.15, 0.35, 0.50)
 INDUSTRIES = ("Software", "Retail", "Manufacturing", "Healthcare", "Finance", "Education")
@@ -87,6 +102,29 @@ _NAME_A = ("Blue", "North", "Silver", "Bright", "Prime", "Green", "Rapid", "Clea
 _NAME_B = ("Analytics", "Logistics", "Foods", "Health", "Systems", "Labs", "Retail", "Capital", "Energy", "Works",
            "Media", "Robotics", "Learning", "Motors", "Textiles", "Pharma")
 _NAME_C = ("Inc", "GmbH", "Ltd", "SA", "Co", "Group", "KK", "Pty")
+
+EFFECTS_STREAM = 15
+"""The planted effects (churn, product affinity) draw from ``default_rng([seed, EFFECTS_STREAM])``."""
+CHURN_CHECK_DAYS = 14
+"""How often a customer at risk may leave: every 14 days, from the first orders to the data's end."""
+LEAVE_PER_BREACH = 0.35
+"""The chance that an SLA breach (a first response later than its priority's default target) makes an
+active customer leave."""
+LEAVE_DELAY_DAYS = 10.0
+"""A customer who leaves places no order from a moment up to 10 days after the check on."""
+LAPSE_DAYS = 90
+"""A lapse: no order for more than this many days after one (the default activity window)."""
+FADE_CHANCE = 0.8
+FADE_DAYS = 150.0
+FADE_FLOOR = 0.1
+"""Before a lapse (with the chance ``FADE_CHANCE``), order value shrinks over ``FADE_DAYS`` to ``FADE_FLOOR``."""
+AFFINITY: tuple[tuple[str, str, float], ...] = (
+    ("Data Connect", "Analytics Pro", 0.75),
+    ("Service Desk", "Cockpit Core", 0.8),
+)
+"""Products bought together: of the customers who buy the first product, this share buy the second with it."""
+BUNDLE_SPLIT = 0.3
+"""The share of an item's amount that becomes the bundled product's item."""
 
 _SEASON = np.array([0.85, 0.90, 1.05, 0.98, 1.00, 0.92, 0.80, 0.82, 1.05, 1.10, 1.18, 1.25])
 _US_PER_DAY = 86_400 * 1_000_000
@@ -163,13 +201,22 @@ def generate(spec: DemoSpec) -> dict[str, pl.DataFrame]:
     tickets = _tickets(rng, clock, customers, max(50, round(BASE_TICKETS * spec.scale)))
     surveys = _surveys(rng, clock, customers, tickets)
     interactions = _interactions(rng, clock, opportunities)
+    # the planted effects draw from a stream of their own, after every table: the main stream's draws stay
+    # as they were, so every table they do not touch is the same as without them
+    effects = np.random.default_rng([spec.seed, EFFECTS_STREAM])
+    orders, items = _plant_churn(effects, clock, orders, items, tickets)
+    orders, items = _plant_fading(effects, clock, orders, items)
+    items = _plant_affinity(effects, orders, items)
     last_order = orders.group_by("customer_id").agg(pl.col("ordered_at").max().alias("last_order"))
+    lapsed = pl.col("last_order") < pl.lit(clock.end - timedelta(days=180))
     customers = (
         customers.join(last_order, on="customer_id", how="left")
         .with_columns(
             lifecycle_stage=pl.when(pl.col("last_order").is_null()).then(pl.lit("lead"))
-            .when(pl.col("last_order") < pl.lit(clock.end - timedelta(days=180))).then(pl.lit("churned"))
-            .otherwise(pl.lit("customer"))
+            .when(lapsed).then(pl.lit("churned"))
+            .otherwise(pl.lit("customer")),
+            # a churned customer's cancellation, for the subscription churn basis: 90 days after the last order
+            churned_at=pl.when(lapsed).then(pl.col("last_order") + timedelta(days=90)),
         )
         .drop("last_order", "primary_product")
     )
@@ -186,7 +233,8 @@ def generate(spec: DemoSpec) -> dict[str, pl.DataFrame]:
         "survey_responses": surveys,
         "interactions": interactions,
     }
-    return {name: _conform(name, frame) for name, frame in frames.items()}
+    # the same rules as every import (crm.quality): a generator bug fails here, not in a chart
+    return quality.checked({name: _conform(name, frame) for name, frame in frames.items()})
 
 
 def _conform(name: str, frame: pl.DataFrame) -> pl.DataFrame:
@@ -215,7 +263,9 @@ def _customers(rng: np.random.Generator, clock: _Clock, n: int) -> pl.DataFrame:
     slugs = [f"{_NAME_A[i]}{_NAME_B[j]}{num}".lower() for num, (i, j) in enumerate(zip(a, b, strict=True), 1)]
     bad_email = rng.random(n) < 0.02
     emails = [f"info@{s}" if bad else f"info@{s}.example" for s, bad in zip(slugs, bad_email, strict=True)]
-    phones = [f"+1-555-{rng.integers(100, 999)}-{rng.integers(1000, 9999)}" for _ in range(n)]
+    digits = [(rng.integers(100, 999), rng.integers(1000, 9999)) for _ in range(n)]
+    phones = [f"+{PHONE_PLANS[c][0]} {PHONE_PLANS[c][1]} {200 + d3 % 700}{d4}"
+              for c, (d3, d4) in zip(countries, digits, strict=True)]
     return pl.DataFrame({
         "customer_id": _ids("C", n),
         "name": names,
@@ -295,6 +345,122 @@ def _orders(rng: np.random.Generator, clock: _Clock, customers: pl.DataFrame) ->
         "amount": np.round(item_amount, 2),
     })
     return orders, items
+
+
+def _plant_churn(rng: np.random.Generator, clock: _Clock, orders: pl.DataFrame, items: pl.DataFrame,
+                 tickets: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """SLA breaches drive customers away: every ``CHURN_CHECK_DAYS`` days, an active customer (an order in the
+    last 90 days) leaves with the chance ``LEAVE_PER_BREACH`` for each of their tickets that breached its
+    first-response target (the default per priority) since the check before. A customer who leaves places
+    no order from a moment up to ``LEAVE_DELAY_DAYS`` after the check on: those orders and their items are
+    removed, nothing else changes. Orders come sorted by time (``_orders``)."""
+    customer = orders["customer_id"].rank("dense").cast(pl.Int64).to_numpy() - 1
+    n = int(customer.max()) + 1 if customer.size else 0
+    day = _days(orders["ordered_at"], clock)
+    codes = orders.select("customer_id").unique().with_columns(code=pl.col("customer_id").rank("dense").cast(pl.Int64) - 1)
+    target = pl.col("priority").fill_null("normal").replace_strict(DEFAULT_SLA_TARGETS, default=DEFAULT_SLA_TARGETS["normal"])
+    due = pl.col("created_at") + pl.duration(seconds=(target * 3600).cast(pl.Int64))
+    breaches = (
+        tickets.join(codes, on="customer_id", how="inner")
+        .filter(pl.when(pl.col("first_response_at").is_null()).then(due < clock.end)
+                .otherwise(pl.col("first_response_at") > due))
+        .select("code", due=due)
+    )
+    breach_day, breach_customer = _days(breaches["due"], clock), breaches["code"].to_numpy()
+    departed = np.full(n, np.inf)
+    previous = -np.inf
+    for check in np.arange(day.min() + 90 if day.size else SPAN_DAYS, SPAN_DAYS, CHURN_CHECK_DAYS):
+        lo, hi = np.searchsorted(day, [check - 90, check], side="right")
+        recent = customer[lo:hi][day[lo:hi] < departed[customer[lo:hi]]]
+        active = np.bincount(recent, minlength=n) > 0
+        fresh = (breach_day > previous) & (breach_day <= check)
+        stay = (1 - LEAVE_PER_BREACH) ** np.bincount(breach_customer[fresh], minlength=n)
+        leave = active & np.isinf(departed) & (rng.random(n) >= stay)
+        departed[leave] = check + rng.uniform(0, LEAVE_DELAY_DAYS, int(leave.sum()))
+        previous = check
+    kept = day < departed[customer]
+    removed = orders.filter(pl.Series(~kept))["order_id"]
+    return orders.filter(pl.Series(kept)), items.filter(~pl.col("order_id").is_in(removed.implode()))
+
+
+def _days(stamps: pl.Series, clock: _Clock) -> np.ndarray:
+    """Timestamps as fractional days since the span's start."""
+    return (stamps.to_numpy().astype("datetime64[us]") - clock.start64).astype(np.float64) / _US_PER_DAY
+
+
+def _plant_fading(rng: np.random.Generator, clock: _Clock, orders: pl.DataFrame, items: pl.DataFrame
+                  ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Order value falls before a customer lapses: before an order followed by no other for more than
+    ``LAPSE_DAYS`` (up to the data's end, or for a wait not over at the end: drawn as often as earlier waits
+    that long became lapses), with the chance ``FADE_CHANCE`` the orders of the ``FADE_DAYS`` up to it
+    shrink, linearly in time from their amount to ``FADE_FLOOR`` of it at that last order. Items shrink with
+    their order (the rounding remainder on its first item); which orders exist does not change."""
+    day = _days(orders["ordered_at"], clock)
+    frame = pl.DataFrame({"customer_id": orders["customer_id"], "day": day}).with_row_index("row")
+    # the wait after an order: to the customer's next order, or (none yet) to the data's end
+    frame = frame.sort("customer_id", "day", "row").with_columns(
+        wait=(pl.col("day").shift(-1).over("customer_id") - pl.col("day")).fill_null(SPAN_DAYS - pl.col("day")),
+        last=pl.col("day").shift(-1).over("customer_id").is_null())
+    open_ended = pl.col("last") & (pl.col("wait") <= LAPSE_DAYS)
+    # whether a wait not over at the end becomes a lapse is not in the data yet: as often as an earlier wait of
+    # at least that long did
+    waits = np.sort(frame.filter(pl.col("day") <= SPAN_DAYS - LAPSE_DAYS)["wait"].to_numpy())
+    ending = frame.filter(open_ended)
+    longer = waits.size - np.searchsorted(waits, [LAPSE_DAYS, *ending["wait"].to_numpy()], side="right")
+    chance = longer[0] / np.maximum(longer[1:], 1)
+    lapses = pl.concat([frame.filter(pl.col("wait") > LAPSE_DAYS), ending.filter(pl.Series(rng.random(ending.height) < chance))])
+    lapses = lapses.filter(pl.Series(rng.random(lapses.height) < FADE_CHANCE)).select("customer_id", lapse=pl.col("day"))
+    factor = (
+        frame.join(lapses, on="customer_id", how="inner")
+        .filter((pl.col("lapse") - pl.col("day")).is_between(0, FADE_DAYS, closed="left"))
+        .group_by("row")
+        .agg(factor=(1 - (1 - FADE_FLOOR) * (1 - (pl.col("lapse") - pl.col("day")) / FADE_DAYS)).min())
+    )
+    scale = np.ones(orders.height)
+    scale[factor["row"].to_numpy()] = factor["factor"].to_numpy()
+    amount = np.round(orders["amount"].to_numpy() * scale, 2)
+    orders = orders.with_columns(amount=pl.Series(amount))
+    by_order = pl.DataFrame({"order_id": orders["order_id"], "_scale": scale, "_total": amount})
+    items = (
+        items.join(by_order, on="order_id", how="left", maintain_order="left")
+        .with_columns(amount=(pl.col("amount") * pl.col("_scale")).round(2), _first=pl.int_range(pl.len()).over("order_id") == 0)
+    )
+    remainder = pl.col("_total") - pl.col("amount").sum().over("order_id")
+    return orders, items.with_columns(
+        amount=pl.when(pl.col("_first")).then((pl.col("amount") + remainder).round(2)).otherwise(pl.col("amount"))
+    ).drop("_scale", "_total", "_first")
+
+
+def _plant_affinity(rng: np.random.Generator, orders: pl.DataFrame, items: pl.DataFrame) -> pl.DataFrame:
+    """Products bought together (``AFFINITY``): a share of the customers who buy the first product of a pair
+    buy the second with it. Every order of theirs holding the first product and not the second gets an item
+    of the second, split off its first item of the first (``BUNDLE_SPLIT`` of its amount, quantity 1): the
+    order's amount and every other table stay as they were."""
+    customers = orders["customer_id"].unique().sort()
+    for antecedent, consequent, share in AFFINITY:
+        bundled = customers.filter(pl.Series(rng.random(customers.len()) < share))
+        indexed = items.with_row_index("_row")
+        targets = (
+            indexed.group_by("order_id")
+            .agg(has_a=(pl.col("product") == antecedent).any(), has_b=(pl.col("product") == consequent).any(),
+                 _row=pl.col("_row").filter(pl.col("product") == antecedent).min())
+            .filter(pl.col("has_a") & ~pl.col("has_b"))
+            .join(orders.select("order_id", "customer_id"), on="order_id", how="inner")
+            .filter(pl.col("customer_id").is_in(bundled.implode()))
+            .select("_row")
+        )
+        split = pl.col("_row").is_in(targets["_row"].implode())
+        part = (pl.col("amount") * BUNDLE_SPLIT).round(2)
+        added = indexed.filter(split).with_columns(product=pl.lit(consequent), quantity=pl.lit(1, pl.Int64), amount=part)
+        items = (
+            pl.concat([
+                indexed.with_columns(amount=pl.when(split).then(pl.col("amount") - part).otherwise(pl.col("amount"))),
+                added.cast(indexed.schema),  # type: ignore[arg-type]
+            ])
+            .sort("_row", maintain_order=True)
+            .drop("_row")
+        )
+    return items
 
 
 def _customers_before(rng: np.random.Generator, customers: pl.DataFrame, stamps: np.ndarray) -> np.ndarray:

@@ -46,6 +46,8 @@ class Manifest:
     data_version: int
     rows: int
     exported_at: str
+    masking: str = ""
+    """Which contact columns were masked and for which role (crm.masking.masking_note); "" when none."""
 
     def as_rows(self) -> list[tuple[str, str]]:
         """(field, value) pairs, for a sheet or a header."""
@@ -53,6 +55,8 @@ class Manifest:
             ("title", self.title), ("filters", self.description), ("selection rule", self.selection_rule),
             ("data version", str(self.data_version)), ("rows", str(self.rows)), ("exported at", self.exported_at),
         ]
+        if self.masking:
+            rows.append(("masking", self.masking))
         rows += [(f"filter {k}", ", ".join(v)) for k, v in self.filters.items()]
         rows += [(f"definition {k}", v) for k, v in self.definitions.items()]
         return rows
@@ -71,9 +75,11 @@ def build_manifest(
     metric_keys: tuple[str, ...] = (),
     now: datetime | None = None,
     definitions: dict[str, str] | None = None,
+    masking: str = "",
 ) -> Manifest:
     """The manifest of an export of ``rows`` rows under ``filters``: the registry's definitions of
-    ``metric_keys`` plus ``definitions`` (name -> text) for what the registry does not hold (RFM)."""
+    ``metric_keys`` plus ``definitions`` (name -> text) for what the registry does not hold (RFM);
+    ``masking`` says which contact columns were masked for whom (crm.masking.masking_note)."""
     return Manifest(
         title=title,
         filters=filters.to_query_params(),
@@ -83,6 +89,7 @@ def build_manifest(
         data_version=data_version,
         rows=rows,
         exported_at=(now or datetime.now()).replace(microsecond=0).isoformat(sep=" "),
+        masking=masking,
     )
 
 

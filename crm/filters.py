@@ -29,6 +29,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from crm import schema
+from crm.scope import Scope
 
 DIMENSIONS: tuple[str, ...] = ("region", "segment", "product", "team", "owner")
 
@@ -39,6 +40,7 @@ DIMENSION_COLUMNS: dict[str, dict[str, str | None]] = {
     "survey_responses": {"region": "region", "segment": "segment", "product": "product", "team": "team", "owner": "agent"},
     "orders": {"region": "region", "segment": "segment", "product": None, "team": None, "owner": "owner"},
     "customers": {"region": "region", "segment": "segment", "product": None, "team": None, "owner": "owner"},
+    "interactions": {"region": "region", "segment": "segment", "product": None, "team": None, "owner": "owner"},
 }
 
 # Columns that live on customers, not on the fact table itself (for SQL pushdown).
@@ -48,6 +50,7 @@ _CUSTOMER_SIDE: dict[str, set[str]] = {
     "survey_responses": {"region", "segment"},
     "orders": {"region", "segment", "owner"},
     "customers": set(),
+    "interactions": {"region", "segment"},
 }
 
 TIME_COLUMNS: dict[str, str] = {
@@ -70,9 +73,11 @@ PRESETS: dict[str, str] = {
 DEFAULT_PRESET = "last_90"
 
 PAGE_PARAMS: tuple[str, ...] = (
-    "mode", "by", "days", "grain", "vs", "kind", "drill", "basis", "split", "window", "measure", "dim",
+    "mode", "by", "grain", "vs", "kind", "drill", "basis", "split", "window", "measure", "dim", "x", "y", "customer",
+    "support", "confidence", "lift",
 )
-"""Query parameters owned by pages (view settings), kept in the URL beside the filters."""
+"""Query parameters owned by pages (view settings): not filters, not unknown. Which page owns which, with
+their values and defaults, is ``crm.views.VIEWS`` (a test keeps the two in step)."""
 
 
 FIRST_DAY = date(1900, 1, 1)
@@ -197,6 +202,10 @@ class Filters:
     segment_rule: str = ""
     """A customer set as a rule (crm.segments.SegmentRule JSON, with its as_of day): the customers it
     selects narrow every table, like ``customers``. In the URL as ``seg=``."""
+    scope: Scope | None = None
+    """The rows the person may see (crm.scope), from who is signed in (the app) or ``--as USER`` (the CLI);
+    never from the URL. Part of the cache key like every other field. ``None`` is "nobody said": the one
+    narrowing step (crm.narrowing.narrow) refuses such filters, so no view can forget the scope."""
 
     @classmethod
     def create(
@@ -213,6 +222,7 @@ class Filters:
         customers: Sequence[str] = (),
         selection: Sequence[tuple[str, str]] = (),
         segment_rule: str = "",
+        scope: Scope | None = None,
     ) -> Filters:
         """Build with normalised (sorted, unique, stripped) dimension values and selection pairs."""
         return cls(
@@ -220,7 +230,7 @@ class Filters:
             regions=_clean(regions), segments=_clean(segments), products=_clean(products), teams=_clean(teams),
             owners=_clean(owners), customers=_clean(customers),
             selection=tuple(sorted({(str(k), str(v)) for k, v in selection})),
-            segment_rule=segment_rule.strip(),
+            segment_rule=segment_rule.strip(), scope=scope,
         )
 
     def dimension_values(self) -> dict[str, tuple[str, ...]]:
@@ -238,6 +248,10 @@ class Filters:
         """The selected values for one selection key, e.g. ``selected("step")``."""
         return tuple(v for k, v in self.selection if k == key)
 
+    def with_scope(self, scope: Scope) -> Filters:
+        """A copy limited to ``scope`` (the signed-in person's rows)."""
+        return dataclasses.replace(self, scope=scope)
+
     def with_period(self, period: Period, preset: str = "custom") -> Filters:
         """A copy over another period."""
         return dataclasses.replace(self, period=period, preset=preset)
@@ -249,11 +263,11 @@ class Filters:
     def without_period(self) -> tuple[object, ...]:
         """The part of the key that does not depend on the period (for trends)."""
         return (self.regions, self.segments, self.products, self.teams, self.owners, self.customers,
-                self.segment_rule)
+                self.segment_rule, self.scope)
 
     def is_narrowed(self) -> bool:
-        """True when any dimension or customer filter is set."""
-        return any(self.without_period())
+        """True when any dimension, customer or scope filter is set."""
+        return any(self.without_period()[:-1]) or not (self.scope is None or self.scope.unrestricted)
 
     def describe(self) -> str:
         """A short human description, e.g. for captions and export file names."""
@@ -267,6 +281,8 @@ class Filters:
             parts.append("a customer segment")
         if self.selection:
             parts.append("selected " + " ".join(f"{k}={v}" for k, v in self.selection))
+        if self.scope is not None and not self.scope.unrestricted:
+            parts.append(f"within the scope {self.scope.describe()}")
         return ", ".join(parts)
 
     # --- URL ----------------------------------------------------------------
@@ -365,7 +381,8 @@ class Filters:
             else:
                 notices.append(f"Ignored the selection {raw!r}: use select=key:value.")
         filters = cls.create(period, preset=preset, compare=compare, customers=customers, selection=selection,
-                             segment_rule=first.get("seg", ""), **dims)
+                             segment_rule=first.get("seg", ""), regions=dims["regions"], segments=dims["segments"],
+                             products=dims["products"], teams=dims["teams"], owners=dims["owners"])
         unknown = sorted(set(params) - {"period", "from", "to", "compare", "customers", "seg", "select", *DIMENSIONS,
                                         *page_keys})
         if unknown:

@@ -6,18 +6,30 @@ check them here, since AppTest cannot run the component's JavaScript.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import polars as pl
 
-from crm.format import CURRENCY_SYMBOL
+from crm.format import CURRENCY_SYMBOL, column_label
 
-MONEY_COLUMNS = ("amount", "revenue", "revenue_won", "amount_lost", "weighted_amount", "monetary")
+MONEY_COLUMNS = ("amount", "revenue", "revenue_won", "amount_lost", "weighted_amount", "monetary", "revenue_at_risk",
+                 "lifetime_revenue")
+PERCENT_COLUMNS = ("risk", "order_value_change_share")
+"""Fractions 0–1 that a grid shows as percentages (the data and its export keep the fraction)."""
+
+DEAL_COLUMNS_FIRST = ("customer_name", "stage", "amount", "owner", "expected_close_date")
+"""The deals grid starts with what a sales manager reads ..."""
+DEAL_COLUMNS_LAST = ("opportunity_id", "customer_id")
+"""... and ends with the ids (in the frame and its export they stay first, for scripts)."""
+CUSTOMER_COLUMNS_FIRST = ("name",)
+CUSTOMER_COLUMNS_LAST = ("customer_id",)
+"""The segment explorer's customers: the name first, the id last."""
 
 
 def column_definition(name: str, dtype: pl.DataType) -> dict[str, Any]:
     """One columnDef: header, filter kind and number format by dtype and name."""
-    col: dict[str, Any] = {"field": name, "headerName": name.replace("_", " ").capitalize(), "sortable": True,
+    col: dict[str, Any] = {"field": name, "headerName": column_label(name), "sortable": True,
                            "resizable": True, "filter": True, "floatingFilter": True}
     if dtype.is_numeric():
         col["filter"] = "agNumberColumnFilter"
@@ -27,24 +39,72 @@ def column_definition(name: str, dtype: pl.DataType) -> dict[str, Any]:
                 f"value == null ? '' : '{CURRENCY_SYMBOL}' + Number(value).toLocaleString('en-US', "
                 "{maximumFractionDigits: 0})"
             )
+        elif name in PERCENT_COLUMNS:
+            col["valueFormatter"] = "value == null ? '' : (100 * Number(value)).toFixed(0) + '%'"
         elif dtype.is_float():
             col["valueFormatter"] = "value == null ? '' : Number(value).toLocaleString('en-US', {maximumFractionDigits: 2})"
     elif dtype.is_temporal():
         col["filter"] = "agDateColumnFilter"
     else:
         col["filter"] = "agTextColumnFilter"
-    if name in ("history",):
+    if name in ("history", "rule"):
         col["flex"] = 2
         col["minWidth"] = 320
         col["tooltipField"] = name
     return col
 
 
-def build_grid_options(frame: pl.DataFrame, selectable: bool = True, page_size: int = 50) -> dict[str, Any]:
-    """gridOptions for ``frame``: typed, filterable columns, multi-row selection, pagination."""
+def link_renderer(page_path: str, param: str, id_field: str, query: str = "", title: str = "") -> str:
+    """A cell renderer (JavaScript source, an AG Grid component class) that draws a cell's text as a link to the
+    app's page ``page_path`` (``pages/customer.py`` → ``customer``) with ``query`` (the filters, URL-encoded) and
+    ``param`` = the row's ``id_field`` value. The link opens a new tab: a component's frame may not navigate the
+    app's own (Streamlit's sandbox has no top navigation); the session cookie signs the tab in. The address is
+    built against the app's address (the parent frame), the text set as text (never HTML). A row without an id
+    shows the plain text."""
+    slug = page_path.rsplit("/", 1)[-1].removesuffix(".py")
+    prefix = f"{slug}?{query}&" if query else f"{slug}?"
+    return (
+        "class PageLink {"
+        " init(params) {"
+        f" const id = params.data ? params.data[{json.dumps(id_field)}] : null;"
+        " const text = params.value === null || params.value === undefined ? '' : String(params.value);"
+        " if (id === null || id === undefined || id === '') {"
+        " this.eGui = document.createElement('span'); this.eGui.textContent = text; return; }"
+        " const link = document.createElement('a');"
+        " link.textContent = text || String(id);"
+        f" link.title = {json.dumps(title)};"
+        " link.target = '_blank'; link.rel = 'noopener';"
+        " let base = document.baseURI;"
+        " try { base = window.parent.location.href; } catch (error) { base = document.baseURI; }"
+        f" link.href = new URL({json.dumps(prefix)} + {json.dumps(param)} + '=' + encodeURIComponent(String(id)), base).href;"
+        " this.eGui = link; }"
+        " getGui() { return this.eGui; }"
+        " refresh() { return false; } }"
+    )
+
+
+def column_order(columns: list[str], first: tuple[str, ...] = (), last: tuple[str, ...] = ()) -> list[str]:
+    """``columns`` as a grid shows them: those named in ``first`` in that order, then the others as they
+    come, then those named in ``last`` (names the frame does not have are skipped). A narrow window
+    scrolls the columns at the end out of view, so what a person reads goes first and ids last."""
+    head = [c for c in first if c in columns]
+    tail = [c for c in last if c in columns and c not in head]
+    return head + [c for c in columns if c not in head and c not in tail] + tail
+
+
+def build_grid_options(frame: pl.DataFrame, selectable: bool = True, page_size: int = 50,
+                       first: tuple[str, ...] = (), last: tuple[str, ...] = ()) -> dict[str, Any]:
+    """gridOptions for ``frame``: typed, filterable columns (ordered by ``column_order``), multi-row
+    selection, pagination."""
+    schema = frame.schema
     options: dict[str, Any] = {
-        "columnDefs": [column_definition(name, dtype) for name, dtype in frame.schema.items()],
+        "columnDefs": [column_definition(name, schema[name]) for name in column_order(frame.columns, first, last)],
         "defaultColDef": {"minWidth": 100},
+        # columns as wide as their contents (not 200 px each): more of them fit a narrow window
+        "autoSizeStrategy": {"type": "fitCellContents"},
+        # every column drawn (a grid has tens of columns, not thousands): sizing to contents reaches the
+        # columns out of view, and the ids kept last are in the page for find-in-page and tests
+        "suppressColumnVirtualisation": True,
         "pagination": True,
         "paginationPageSize": page_size,
         "animateRows": False,

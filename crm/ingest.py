@@ -26,8 +26,10 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from crm import schema
+from crm import quality, schema
+from crm.auth import audit
 from crm.mapping import ROW_NUMBER, Agg, ColumnSpec, ImportBlock, ImportMapping, Mode, match_key
+from crm.roles import require
 from crm.sources import ReadOptions, Source, SourceError, read_source
 from crm.store import Store
 
@@ -37,10 +39,6 @@ _ISO_FORMATS = (
     "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d",
 )
 _ISO_OFFSET_FORMATS = ("%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M%#z", "%Y-%m-%dT%H:%M%#z")
-_RANGES: dict[tuple[str, str], tuple[float, float]] = {
-    ("pipeline_stages", "win_probability"): (0.0, 1.0),
-}
-_SCALE_RULE = "NPS scores are 0–10, CSAT scores 1–5"
 _PROBLEM_SCHEMA = {"line": pl.Int64, "column": pl.String, "value": pl.String, "rule": pl.String}
 _SUPERSEDED_PART = 50_000
 
@@ -73,7 +71,12 @@ class Problem:
         origin = f"{self.source}: " if self.source else ""
         if self.row == 0:
             return f"{origin}column {self.column}: {self.rule}"
-        shown = "(empty)" if self.value is None else repr(self.value)
+        if self.value is None:
+            shown = "(empty)"
+        elif len(self.value) > 80:  # a 1 MB cell: its start and its length
+            shown = f"{self.value[:60]!r}… ({len(self.value):,} characters)"
+        else:
+            shown = repr(self.value)
         return f"{origin}row {self.row}, column {self.column}, value {shown}: {self.rule}"
 
 
@@ -92,6 +95,8 @@ class BlockPlan:
     """Derived rows left out because a required cell was missing (``[[import.rows]]``)."""
     columns: tuple[str, ...] = ()
     """The canonical columns the block fills."""
+    findings: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=_PROBLEM_SCHEMA))
+    """line, column, value, rule of values kept as given but not valid (email, phone: crm.quality)."""
 
     @property
     def origin(self) -> str:
@@ -427,9 +432,12 @@ def plan_block(index: int, block: ImportBlock) -> BlockPlan:
     parsing = _parse_problems(text, typed, parse_cols, block.date_formats)
     if grouped:
         typed = _aggregate(typed.filter(~pl.col("_line").is_in(parsing["line"].unique().implode())), block, specs)
-    rules = _row_rules(block.table, typed, filled).join(parsing, on=["line", "column"], how="anti")  # once per cell
+    rules = quality.row_problems(block.table, typed, filled).join(parsing, on=["line", "column"], how="anti")  # once per cell
     found = pl.concat([parsing, rules])
-    return BlockPlan(index, block, source, typed.select(["_line", *filled]), found, skipped, tuple(filled))
+    kept = pl.DataFrame(schema=_PROBLEM_SCHEMA)
+    if block.table == "customers":  # emails and phones in their normal form; the invalid ones kept as given
+        typed, kept = quality.contact_findings(typed)
+    return BlockPlan(index, block, source, typed.select(["_line", *filled]), found, skipped, tuple(filled), kept)
 
 
 def _parse_problems(text: pl.DataFrame, typed: pl.DataFrame, columns: list[sa.Column], formats: Sequence[str]) -> pl.DataFrame:
@@ -466,62 +474,6 @@ def _aggregate(typed: pl.DataFrame, block: ImportBlock, specs: dict[str, ColumnS
         .group_by(keys, maintain_order=True).agg(exprs).sort("_line")
 
 
-def _row_rules(name: str, typed: pl.DataFrame, filled: list[str]) -> pl.DataFrame:
-    """The rules every row of a table must follow, on typed values."""
-    table = schema.table(name)
-    lines = typed["_line"]
-    out = [pl.DataFrame(schema=_PROBLEM_SCHEMA)]
-
-    def add(column: str, mask: pl.Series, rule: str) -> None:
-        if mask.fill_null(False).any():
-            out.append(_problems(lines, column, typed[column], mask, rule))
-
-    # whether any row breaks a text rule or repeats a key, in one pass (Polars answers them side by side);
-    # only a rule some row breaks is then worked out row by row
-    key = schema.primary_key(name)
-    texts = [c for c in table.columns if c.name in filled and typed.schema[c.name] == pl.String]
-    checks = [pl.col(c.name).str.contains("\x00", literal=True).any().alias(f"nul {c.name}") for c in texts]
-    lengths = {c.name: getattr(c.type, "length", None) for c in texts}
-    checks += [(pl.col(n).str.len_bytes() > length).any().alias(f"long {n}")  # never fewer bytes than characters
-               for n, length in lengths.items() if length]
-    if key is not None and key in filled:
-        present = pl.col(key).drop_nulls()
-        checks.append((present.n_unique() < present.len()).alias("repeated key"))
-    flags = typed.select(checks).row(0, named=True) if checks else {}
-
-    for c in table.columns:
-        if c.name not in filled:
-            continue
-        value = typed[c.name]
-        if not c.nullable:
-            add(c.name, value.is_null(), "required value is empty")
-        if isinstance(value.dtype, pl.Datetime | pl.Date):
-            add(c.name, ~value.cast(pl.Datetime("us")).is_between(schema.EARLIEST, schema.LATEST),
-                f"outside {schema.EARLIEST:%Y-%m-%d}..{schema.LATEST:%Y-%m-%d}")
-        if value.dtype == pl.String:
-            length = getattr(c.type, "length", None)
-            if length and flags[f"long {c.name}"]:
-                add(c.name, value.str.len_chars() > length, f"longer than {length} characters")
-            if flags[f"nul {c.name}"]:
-                add(c.name, value.str.contains("\x00", literal=True), "holds a NUL character")
-    for enum in schema.ENUMS.get(name, ()):
-        if enum.column in filled:
-            value = typed[enum.column]
-            add(enum.column, value.is_not_null() & ~value.is_in(list(enum.values)),
-                f"must be one of {', '.join(enum.values)} (map other values with values = {{ ... }})")
-    for (table_name, column), (low, high) in _RANGES.items():
-        if table_name == name and column in filled:
-            value = typed[column]
-            add(column, value.is_not_null() & ~value.is_between(low, high), f"must be within {low}..{high}")
-    if name == "survey_responses" and {"kind", "score"} <= set(filled):
-        kind, score = typed["kind"], typed["score"]
-        add("score", ((kind == "nps") & ~score.is_between(0, 10)) | ((kind == "csat") & ~score.is_between(1, 5)), _SCALE_RULE)
-    if key is not None and key in filled and flags["repeated key"]:  # counting distinct keys: half the work of marking
-        value = typed[key]
-        add(key, value.is_not_null() & value.is_duplicated(), "duplicate key within the file")
-    return pl.concat(out)
-
-
 # --- planning a whole mapping -------------------------------------------------
 
 
@@ -539,7 +491,8 @@ def _store_keys(store: Store, name: str, keys: pl.Series) -> pl.Series:
 
 
 def plan_import(store: Store, mapping: ImportMapping, progress: Progress = _no_progress) -> ImportPlan:
-    """Read, map and validate every block; check keys against the store and earlier blocks. Writes nothing."""
+    """Read, map and validate every block; check keys and references against the store and the other
+    blocks. Writes nothing."""
     plans: list[BlockPlan] = []
     seen: dict[str, pl.Series] = {}
     total = len(mapping.blocks)
@@ -561,11 +514,44 @@ def plan_import(store: Store, mapping: ImportMapping, progress: Progress = _no_p
                 extra.append(_problems(plan.rows["_line"], key, keys, mask, "key already written by an earlier block"))
             seen[block.table] = pl.concat([seen.get(block.table, keys.head(0)), keys])
             if extra:
-                plan = BlockPlan(plan.index, block, plan.source, plan.rows, pl.concat([plan.problems, *extra]), plan.skipped,
-                                 plan.columns)
+                plan = replace(plan, problems=pl.concat([plan.problems, *extra]))
         plans.append(plan)
+    plans = _check_references(store, plans)
     draft = ImportPlan(mapping, tuple(plans))
     return ImportPlan(mapping, tuple(plans), tuple(warnings_for(store, draft)))
+
+
+def _check_references(store: Store, plans: list[BlockPlan]) -> list[BlockPlan]:
+    """A filled id must name a row of its parent table in this import (any block) or in the store. While
+    the parent table is empty in both (facts loaded before their customers), there is nothing to check
+    against: the ids are kept and ``warnings_for`` says so. Rows an upsert or replace of the parent
+    would drop are not looked for."""
+    out: list[BlockPlan] = []
+    known: dict[str, pl.Series] = {}
+
+    def parent_keys(parent: str, key: str) -> pl.Series:
+        if parent not in known:
+            ours = [p.rows[key] for p in plans if p.block.table == parent and key in p.rows.columns]
+            stored = store.read_table(parent, [key]).frame[key] if store.has_schema() else pl.Series(key, [], pl.String)
+            known[parent] = pl.concat([*ours, stored.cast(pl.String)]).drop_nulls().unique()
+        return known[parent]
+
+    for plan in plans:
+        extra: list[pl.DataFrame] = []
+        for table, column, parent, key in quality.REFERENCES:
+            if table != plan.block.table or column not in plan.columns or plan.rows.height == 0:
+                continue
+            values = plan.rows[column]
+            if values.null_count() == values.len():
+                continue
+            keys = parent_keys(parent, key)
+            if keys.len() == 0:
+                continue
+            missing = values.is_not_null() & ~values.is_in(keys.implode())
+            if missing.any():
+                extra.append(_problems(plan.rows["_line"], column, values, missing, quality.reference_rule(parent)))
+        out.append(replace(plan, problems=pl.concat([plan.problems, *extra])) if extra else plan)
+    return out
 
 
 def _one_day(values: pl.Series) -> date | None:
@@ -588,8 +574,27 @@ def warnings_for(store: Store, plan: ImportPlan) -> list[str]:
     for p in stage_tables:
         if "stage" in p.rows.columns:
             known_stages |= set(p.good_rows()["stage"].drop_nulls().to_list())
+    empty_parents: dict[str, bool] = {}
+
+    def parent_empty(parent: str) -> bool:
+        if parent not in empty_parents:
+            ours = any(q.rows.height for q in plan.blocks if q.block.table == parent)
+            empty_parents[parent] = not ours and (not store.has_schema() or store.row_count(parent) == 0)
+        return empty_parents[parent]
+
     for p in plan.blocks:
         rows, table = p.good_rows(), p.block.table
+        for column, what in (("email", "not valid email addresses"), ("phone", "not valid phone numbers for their country")):
+            n = p.findings.filter(pl.col("column") == column).height
+            if n:
+                lines = ", ".join(str(v) for v in p.findings.filter(pl.col("column") == column)["line"].head(5).to_list())
+                out.append(f"{n:,} {column} value(s) in {p.origin} are {what} "
+                           f"(lines {lines}{' …' if n > 5 else ''}): kept as given; the Data quality page lists them.")
+        for child, column, parent, _ in quality.REFERENCES:
+            if child == table and column in p.columns and rows.height and rows[column].null_count() < rows.height \
+                    and parent_empty(parent):
+                out.append(f"{parent} is empty (in the store and this import): the {column} values of {table} from "
+                           f"{p.origin} cannot be checked yet. Import {parent} too, to check them and to see their names.")
         if rows.height == 0:
             if p.skipped and not p.file_problems():
                 out.append(f"{table} from {p.origin}: every derived row was skipped (a required cell was empty in each).")
@@ -608,7 +613,7 @@ def warnings_for(store: Store, plan: ImportPlan) -> list[str]:
                 out.append(f"{table}.{name} is empty in every row of {p.origin}.")
             elif isinstance(rows.schema.get(name), pl.Datetime) and rows.height > 1 and (day := _one_day(rows[name])):
                 out.append(f"every {table}.{name} in {p.origin} is on {day}: check the column and its date format.")
-        scale = p.problems.filter(pl.col("rule") == _SCALE_RULE).height
+        scale = p.problems.filter(pl.col("rule") == quality.SCALE_RULE).height
         if scale:
             out.append(f"{scale:,} survey score(s) in {p.origin} are outside their scale (NPS 0–10, CSAT 1–5): "
                        "is the kind right?")
@@ -699,13 +704,18 @@ def run_import(
     mapping_text: str | None = None,
     progress: Progress = _no_progress,
     plan: ImportPlan | None = None,
+    role: str | None = None,
 ) -> tuple[ImportPlan, ImportResult | None]:
     """Plan the mapping, then (unless ``dry_run``) write every block in one transaction.
 
     Raises ImportRejected, with nothing written, when a file cannot be used,
     when any row is bad and there is no quarantine folder, or when no valid
     row is left. Returns the plan and what was written (None for a dry run).
+    An import is audited as ``import.loaded`` (by ``actor``) in its transaction; with ``role``,
+    NotPermitted (nothing written) unless that role may import (crm.roles).
     """
+    if role is not None and not dry_run:
+        require(role, "import")
     plan = plan or plan_import(store, mapping, progress)
     file_level = [p for p in plan.blocks if p.file_problems()]
     problems = plan.problem_count()
@@ -741,7 +751,10 @@ def run_import(
                 per_table[p.block.table] = per_table.get(p.block.table, 0) + good[p.index].height
             conn.execute(schema.import_batches.update().where(schema.import_batches.c.id == batch).values(
                 rows=total, status="partial" if rejected else "loaded", detail=json.dumps(per_table)))
-            version = store.bump_version(conn)
+            version = store.bump_version(conn, tables)
+            audit(conn, actor, "import.loaded", {
+                "import": batch, "tables": per_table, "rows": total, "rejected": rejected,
+                "files": list(dict.fromkeys(p.origin for p in plan.blocks)), "data_version": version})
     except _database_errors(store) as exc:
         reason = _database_reason(exc)
         for path in written_quarantine:
@@ -810,12 +823,16 @@ class UndoResult:
     data_version: int
 
 
-def undo_import(store: Store, batch: int, actor: str | None = None) -> UndoResult:
+def undo_import(store: Store, batch: int, actor: str | None = None, role: str | None = None) -> UndoResult:
     """Remove an import's rows and put back the rows it replaced, in one transaction; new data version.
 
     Only the latest import still in force on a table can be undone (a later
     import may have changed the same rows); ImportRejected says which to undo first.
+    Audited as ``import.undone`` (by ``actor``) in the same transaction; with ``role``, NotPermitted
+    (nothing changed) unless that role may import (crm.roles).
     """
+    if role is not None:
+        require(role, "import")
     try:
         return _undo(store, batch, actor)
     except _database_errors(store) as exc:
@@ -857,7 +874,9 @@ def _undo(store: Store, batch: int, actor: str | None) -> UndoResult:
             restored[name] = restored.get(name, 0) + frame.height
         conn.execute(s.delete().where(s.c.batch_id == batch))
         conn.execute(b.update().where(b.c.id == batch).values(undone_at=datetime.now().replace(microsecond=0), undone_by=actor))
-        version = store.bump_version(conn)
+        version = store.bump_version(conn, tables)
+        audit(conn, actor, "import.undone", {"import": batch, "removed": removed, "restored": restored,
+                                            "data_version": version})
     return UndoResult(batch, removed, restored, version)
 
 
@@ -916,12 +935,15 @@ def import_file(
     mapping: dict[str, str] | None = None,
     quarantine: Path | None = None,
     actor: str | None = None,
+    role: str | None = None,
 ) -> ImportResult:
     """Validate and load ``path`` (canonical column names) into table ``name`` in one transaction.
 
     Raises ImportRejected (nothing written) when the file or any row is bad
     and no quarantine file is given; with one, the bad rows go there.
     """
+    if role is not None:
+        require(role, "import")
     if name not in schema.BUSINESS_TABLES:
         raise ImportRejected(f"cannot import into {name!r}; tables: {', '.join(schema.BUSINESS_TABLES)}")
     if not path.is_file():
@@ -937,7 +959,8 @@ def import_file(
     if quarantine is not None:
         folder = quarantine.parent / f".{quarantine.name}.parts"
     try:
-        _, result = run_import(store, ImportMapping((block,), path.parent), quarantine=folder, actor=actor, plan=plan)
+        _, result = run_import(store, ImportMapping((block,), path.parent), quarantine=folder, actor=actor, plan=plan,
+                               role=role)
     finally:
         if folder is not None and (folder / f"{name}.csv").is_file():
             (folder / f"{name}.csv").replace(quarantine)  # type: ignore[arg-type]

@@ -39,6 +39,7 @@ customers = sa.Table(
     _text("region"), _text("country"), _text("city"), _text("industry"),
     _text("segment"), _text("source"), _text("owner"),
     _ts("created_at"), _text("lifecycle_stage"),
+    _ts("churned_at"),  # a subscription's cancellation (the churn basis "subscription" reads it)
 )
 
 opportunities = sa.Table(
@@ -127,7 +128,22 @@ users = sa.Table(
     sa.Column("username", sa.String(120), primary_key=True),
     _text("display_name", 200), _text("role", 20), _text("password_hash", 300),
     _ts("created_at"),
+    sa.Column("scope", sa.Text),  # JSON {"regions": [...], "teams": [...], "owners": [...]} (crm/auth.py)
+    sa.Column("disabled", sa.Boolean), sa.Column("failed_attempts", sa.Integer), _ts("locked_until"),
+    _ts("password_changed_at"), _ts("last_login_at"),
 )
+"""People who may sign in (crm/auth.py): an argon2id hash, never the password; role, row scope, lockout state."""
+
+auth_sessions = sa.Table(
+    "auth_sessions", metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("username", sa.String(120), nullable=False),
+    _ts("created_at", nullable=False), _ts("last_seen_at"), _ts("ended_at"), _text("end_reason", 20),
+    sa.Index("ix_auth_sessions_username", "username"),
+)
+"""Signed-in browser sessions (crm/auth.py): the SHA-256 of the token the browser holds in a cookie, never
+the token; who, since when, last activity (written at most once a minute), and when and why it ended
+(``end_reason``: ``idle``, ``signed_out``, ``disabled``, ``locked``, ``unknown_user``, ``scope``)."""
 
 audit_log = sa.Table(
     "audit_log", metadata,
@@ -154,11 +170,24 @@ import_superseded = sa.Table(
 )
 """Rows an upsert or replace took out of a table, as NDJSON parts, so the import can be undone."""
 
+customer_merges = sa.Table(
+    "customer_merges", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _ts("at", nullable=False), _text("actor"), _id("kept_id", nullable=False),
+    sa.Column("merged_ids", sa.Text, nullable=False), sa.Column("rows", sa.Text),
+    sa.Column("customers", sa.Text, nullable=False), sa.Column("repointed", sa.Text, nullable=False),
+    _ts("undone_at"), _text("undone_by"),
+)
+"""One row per customer merge (crm/duplicates.py): who kept which id, the merged ids (a JSON list), rows
+repointed per table (JSON), the deleted customer rows (NDJSON) and every repointed row as JSON
+{table: {old customer id: [row keys]}}, so the merge can be undone exactly."""
+
 saved_segments = sa.Table(
     "saved_segments", metadata,
     sa.Column("name", sa.String(200), primary_key=True),
     sa.Column("rule", sa.Text, nullable=False),
     _text("created_by"), _ts("created_at"), _ts("updated_at"),
+    sa.Column("shared", sa.Boolean),  # created_by owns it; shared: every signed-in person sees it (null: not shared)
 )
 
 crm_meta = sa.Table(
@@ -190,7 +219,7 @@ PARENT_KEYS: dict[str, str] = {"opportunity_stages": "opportunity_id", "order_it
 
 def primary_key(name: str) -> str | None:
     """The single-column primary key of a canonical table, or None."""
-    keys = [c.name for c in metadata.tables[name].primary_key.columns]
+    keys = [str(c.name) for c in metadata.tables[name].primary_key.columns]
     return keys[0] if len(keys) == 1 else None
 
 

@@ -1,4 +1,4 @@
-"""Service settings kept in the store: the business calendar and the SLA targets per priority.
+"""Settings kept in the store: the business calendar, the SLA targets per priority and the churn basis.
 
 They live in the store's meta table (so every app server and the CLI agree)
 and changing them bumps the data version (they change numbers on screen).
@@ -7,22 +7,46 @@ and changing them bumps the data version (they change numbers on screen).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
 
+import polars as pl
 import sqlalchemy as sa
 
 from crm import schema
+from crm.auth import audit
 from crm.business_hours import BusinessCalendar, CalendarError
+from crm.roles import require
 from crm.store import Store
 
 DEFAULT_SLA_TARGETS: dict[str, float] = {"urgent": 1.0, "high": 4.0, "normal": 8.0, "low": 24.0}
+
+
+def sla_target_expr(targets: Mapping[str, float] = DEFAULT_SLA_TARGETS) -> pl.Expr:
+    """Target hours for each ticket's priority (normal when empty or unknown)."""
+    return pl.col("priority").replace_strict(dict(targets), default=targets["normal"], return_dtype=pl.Float64)
+
 """First-response targets in hours (DESIGN.md); an empty or unknown priority uses normal."""
 PRIORITIES: tuple[str, ...] = ("urgent", "high", "normal", "low")
 
 
 class SettingsError(ValueError):
     """Settings that cannot be used; the message says why."""
+
+
+class ChurnBasis(StrEnum):
+    """What "active customer" means for active customers, churn rate and the churn trend (DESIGN.md)."""
+
+    ACTIVITY = "activity"
+    """Active on d: an order dated within the activity window ending on d (crm.metrics.churn)."""
+    SUBSCRIPTION = "subscription"
+    """Active on d: created_at on or before d and no churned_at (cancellation) on or before d."""
+
+
+CHURN_BASIS = "churn_basis"
+"""The meta-table key of the churn basis (``python -m crm settings set churn_basis ...``)."""
 
 
 @dataclass(frozen=True)
@@ -66,8 +90,13 @@ def load_settings(store: Store) -> ServiceSettings:
         return ServiceSettings()
 
 
-def save_settings(store: Store, settings: ServiceSettings) -> int:
-    """Save the settings in one transaction; returns the new data version."""
+def save_settings(store: Store, settings: ServiceSettings, actor: str | None = None, role: str | None = None) -> int:
+    """Save the settings in one transaction; returns the new data version. Audited as
+    ``settings.service_changed`` (before and after) in the same transaction; with ``role``, NotPermitted
+    (nothing written) unless that role may change settings (crm.roles)."""
+    if role is not None:
+        require(role, "settings")
+    before = load_settings(store)
     store.ensure_schema()
     meta = schema.crm_meta
     values = {"business_calendar": settings.calendar.to_json(), "sla_targets": json.dumps(settings.targets)}
@@ -75,7 +104,52 @@ def save_settings(store: Store, settings: ServiceSettings) -> int:
         for key, value in values.items():
             conn.execute(meta.delete().where(meta.c.key == key))
             conn.execute(meta.insert().values(key=key, value=value))
-        return store.bump_version(conn)
+        version = store.bump_version(conn, ())  # no table changed: the frames are re-prepared
+        audit(conn, actor, "settings.service_changed", {
+            "calendar_from": json.loads(before.calendar.to_json()), "calendar_to": json.loads(settings.calendar.to_json()),
+            "sla_targets_from": before.targets, "sla_targets_to": settings.targets, "data_version": version})
+        return version
+
+
+def parse_churn_basis(text: str) -> ChurnBasis:
+    """The basis named by ``text`` (case and surrounding spaces ignored); SettingsError lists the choices."""
+    try:
+        return ChurnBasis(text.strip().lower())
+    except ValueError:
+        choices = " or ".join(b.value for b in ChurnBasis)
+        raise SettingsError(f"churn_basis is {choices}, not {text!r}") from None
+
+
+def load_churn_basis(store: Store) -> ChurnBasis:
+    """The store's churn basis; ``activity`` when none is saved (or the saved value is not a basis)."""
+    if not store.has_schema():
+        return ChurnBasis.ACTIVITY
+    with store.connect() as conn:
+        saved = conn.execute(
+            sa.select(schema.crm_meta.c.value).where(schema.crm_meta.c.key == CHURN_BASIS)
+        ).scalar()
+    try:
+        return ChurnBasis(saved) if saved else ChurnBasis.ACTIVITY
+    except ValueError:
+        return ChurnBasis.ACTIVITY
+
+
+def save_churn_basis(store: Store, basis: ChurnBasis, actor: str | None = None, role: str | None = None) -> int:
+    """Save the churn basis in one transaction; returns the new data version (the numbers change). Audited
+    as ``settings.churn_basis_changed`` (from, to) in the same transaction; with ``role``, NotPermitted
+    (nothing written) unless that role may change the churn basis (crm.roles)."""
+    if role is not None:
+        require(role, "churn_basis")
+    before = load_churn_basis(store)
+    store.ensure_schema()
+    meta = schema.crm_meta
+    with store.transaction() as conn:
+        conn.execute(meta.delete().where(meta.c.key == CHURN_BASIS))
+        conn.execute(meta.insert().values(key=CHURN_BASIS, value=ChurnBasis(basis).value))
+        version = store.bump_version(conn, ())  # no table changed: the frames are re-prepared
+        audit(conn, actor, "settings.churn_basis_changed",
+              {"from": before.value, "to": ChurnBasis(basis).value, "data_version": version})
+        return version
 
 
 def parse_holidays(text: str) -> tuple[date, ...]:

@@ -212,6 +212,9 @@ def _first_lines(text: str, n: int) -> list[str]:
         size *= 4
 
 
+csv.field_size_limit(2**31 - 1)  # sniffing reads whole lines: a 1 MB cell is a value to check, not a crash
+
+
 def detect_delimiter(text: str) -> str:
     """The delimiter that splits the first lines into the same number (> 1) of fields; else whitespace or comma."""
     lines = [line for line in _first_lines(text, _SNIFF_LINES) if line.strip()]

@@ -11,8 +11,8 @@ also bumps the data version, so the store is never left half-written.
 from __future__ import annotations
 
 import io
-import itertools
 import logging
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,6 +52,10 @@ class ReadResult:
 
 def _describe(url: sa.URL) -> str:
     return url.render_as_string(hide_password=True)
+
+
+TABLE_STAMP = "table_stamp:"
+"""crm_meta key prefix of the per-table stamps (``table_stamp:tickets``)."""
 
 
 class Store:
@@ -125,6 +129,11 @@ class Store:
             ).first()
             if exists is None:
                 conn.execute(schema.crm_meta.insert().values(key="data_version", value="0"))
+            have = set(conn.execute(sa.select(schema.crm_meta.c.key)).scalars())
+            fresh = uuid.uuid4().hex  # a stamp no snapshot holds: whatever these tables hold is read again
+            for key in ("data_stamp", *(f"{TABLE_STAMP}{t}" for t in schema.BUSINESS_TABLES)):
+                if key not in have:
+                    conn.execute(schema.crm_meta.insert().values(key=key, value=fresh))
 
     def has_schema(self) -> bool:
         """True when the store has the canonical tables (checked by the meta table)."""
@@ -141,19 +150,54 @@ class Store:
             ).scalar()
         return int(value or 0)
 
+    def data_state(self) -> tuple[int, str | None]:
+        """The data version and its stamp: a random token every version bump writes, so a (version, stamp)
+        pair names one state of the data even across a restored backup or a re-created store (a prepared
+        snapshot is keyed by it, crm.snapshot). The stamp is None for a store without one yet."""
+        with self.connect() as conn:
+            if not sa.inspect(conn).has_table("crm_meta"):
+                return 0, None
+            rows = {key: value for key, value in conn.execute(
+                sa.select(schema.crm_meta.c.key, schema.crm_meta.c.value)
+                .where(schema.crm_meta.c.key.in_(["data_version", "data_stamp"]))
+            )}
+        return int(rows.get("data_version") or 0), rows.get("data_stamp")
+
     @staticmethod
-    def bump_version(conn: Connection) -> int:
-        """Increase the data version inside the caller's transaction; returns the new value."""
+    def bump_version(conn: Connection, tables: Iterable[str] | None = None) -> int:
+        """Increase the data version inside the caller's transaction (with a new stamp); returns the new value.
+
+        ``tables``: the business tables the change wrote (each gets a new table stamp, so a reload re-reads
+        only those, crm.snapshot); None: every table may have changed."""
         meta = schema.crm_meta
         current = conn.execute(
             sa.select(meta.c.value).where(meta.c.key == "data_version")
         ).scalar()
         new = int(current or 0) + 1
-        if current is None:
-            conn.execute(meta.insert().values(key="data_version", value=str(new)))
-        else:
-            conn.execute(meta.update().where(meta.c.key == "data_version").values(value=str(new)))
+        stamp = uuid.uuid4().hex
+        changed = schema.BUSINESS_TABLES if tables is None else tuple(dict.fromkeys(tables))
+        values = {"data_version": str(new), "data_stamp": stamp, **{f"{TABLE_STAMP}{t}": stamp for t in changed}}
+        for key, value in values.items():
+            if conn.execute(meta.update().where(meta.c.key == key).values(value=value)).rowcount == 0:
+                conn.execute(meta.insert().values(key=key, value=value))
         return new
+
+    def table_stamps(self) -> dict[str, str]:
+        """Each business table's stamp: renewed by every version bump that wrote the table (empty for a
+        store from before table stamps: then no table counts as unchanged)."""
+        with self.connect() as conn:
+            if not sa.inspect(conn).has_table("crm_meta"):
+                return {}
+            rows = conn.execute(sa.select(schema.crm_meta.c.key, schema.crm_meta.c.value)
+                                .where(schema.crm_meta.c.key.startswith(TABLE_STAMP)))
+            return {key[len(TABLE_STAMP):]: value for key, value in rows}
+
+    def column_names(self, names: Iterable[str]) -> dict[str, set[str]]:
+        """The columns each named table has in the store (an empty set for a table it lacks)."""
+        with self.connect() as conn:
+            inspector = sa.inspect(conn)
+            return {name: {c["name"] for c in inspector.get_columns(name)} if inspector.has_table(name) else set()
+                    for name in names}
 
     def row_count(self, name: str) -> int:
         """Rows in a canonical table (0 when it does not exist)."""
@@ -337,6 +381,8 @@ def _conform(frame: pl.DataFrame, target: Mapping[str, pl.DataType]) -> pl.DataF
 def _insert_sqlite(conn: Connection, name: str, frame: pl.DataFrame) -> None:
     """executemany of INSERTs of many rows each (VALUES (...), (...), ...), timestamps in SQLAlchemy's SQLite
     text format. A statement per row costs as much again in Python and SQLite as binding its values."""
+    if frame.height == 0 or frame.width == 0:
+        return
     text_frame = frame.with_columns(
         [pl.col(c).dt.strftime(_SQLITE_TS) for c, t in frame.schema.items() if isinstance(t, pl.Datetime)]
         + [pl.col(c).dt.strftime("%Y-%m-%d") for c, t in frame.schema.items() if isinstance(t, pl.Date)]
@@ -344,17 +390,19 @@ def _insert_sqlite(conn: Connection, name: str, frame: pl.DataFrame) -> None:
     cols = ", ".join(f'"{c}"' for c in frame.columns)
     row = "(" + ", ".join("?" for _ in frame.columns) + ")"
     insert = f'INSERT INTO "{name}" ({cols}) VALUES '
-    per = max(1, _SQLITE_MAX_PARAMS // len(frame.columns))  # rows per statement
-    width = per * len(frame.columns)
+    per = max(1, _SQLITE_MAX_PARAMS // frame.width)  # rows per statement
+    width = per * frame.width
     many = insert + ", ".join([row] * per)
     raw = conn.connection.driver_connection
     assert raw is not None, "a live SQLAlchemy connection has a DBAPI connection"
     cursor = raw.cursor()
     with _sqlite_cache(cursor, _SQLITE_BULK_CACHE_KIB):
         for chunk in text_frame.iter_slices(200_000):
+            values: list[Any] = [None] * (chunk.height * chunk.width)  # the rows' values one after another
+            for j, column in enumerate(chunk.get_columns()):
+                values[j::chunk.width] = column.to_list()
             whole = chunk.height // per * per
-            values = list(itertools.chain.from_iterable(zip(*(chunk[c].to_list() for c in chunk.columns), strict=True)))
-            cursor.executemany(many, (values[i:i + width] for i in range(0, whole * len(chunk.columns), width)))
+            cursor.executemany(many, (values[i:i + width] for i in range(0, whole * chunk.width, width)))
             if whole < chunk.height:
                 cursor.executemany(insert + row, chunk.slice(whole).rows())
 

@@ -1,6 +1,7 @@
-"""Take the README screenshots: every main page over the seeded demo data, full page, 1400 px wide.
+"""Take the README screenshots: every main page over the seeded demo data, full page, 1400 px wide; the login
+page, a page a role may not open, Customer 360, Churn risk and Next product (docs/screenshots/, 1440 px wide).
 
-    python docs/screenshot.py [--out-dir docs] [--only segments]
+    python docs/screenshot.py [--out-dir docs] [--only segments] [--only access] [--only customer] [--only models]
 
 Builds a throw-away demo store with ``python -m crm init-demo`` (fixed seed and as-of date, so the
 picture only changes when the app does), starts the app the way the browser tests do
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from crm.metrics import tiles  # noqa: E402
-from tests.e2e.harness import VIEWPORT, launch_chromium, run_streamlit  # noqa: E402
+from tests.e2e.harness import VIEWPORT, launch_chromium, run_streamlit, session_cookie, sign_in  # noqa: E402
 
 SEED = 7
 AS_OF = "2026-06-30"
@@ -42,6 +43,7 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("service", "service.png"),
     ("customers", "customers.png"),
     ("segments", "segments.png"),
+    ("quality", "quality.png"),
 )
 """(URL path, file name) of each picture; every page opens on its default view (the last 90 days)."""
 
@@ -64,11 +66,14 @@ def take(base: str, out_dir: Path, only: tuple[str, ...] = ()) -> None:
         browser = launch_chromium(playwright)
         for path, name in [p for p in PAGES if not only or p[0] in only]:
             page = browser.new_page(viewport=VIEWPORT)
+            page.context.add_cookies([session_cookie()])  # signed in as the demo admin (every page)
             page.set_default_timeout(60_000)
             page.goto(f"{base}/{path}")
-            if not path:  # the cockpit: every tile, then every chart
+            if not path:  # the cockpit: every tile (the registry's and at-risk revenue, fitted), then every chart
                 page.wait_for_function("n => document.querySelectorAll('[data-testid=\"stMetric\"]').length === n",
-                                       arg=len(tiles()))
+                                       arg=len(tiles()) + 1)
+                page.locator(".st-key-tile_at_risk_revenue [data-testid='stMetricValue']").filter(
+                    has_not_text="computing").wait_for()
             page.wait_for_timeout(1500)  # a page draws its charts after the first tiles
             page.wait_for_function(_DRAWN)
             errors = page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]')
@@ -99,6 +104,7 @@ def take_data(base: str, out_dir: Path) -> None:
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         page = browser.new_page(viewport=DATA_VIEWPORT)
+        page.context.add_cookies([session_cookie()])
         page.set_default_timeout(90_000)
         page.goto(f"{base}/data")
         page.get_by_text("Upload a CSV or XLSX export to start").wait_for()
@@ -118,6 +124,96 @@ def take_data(base: str, out_dir: Path) -> None:
         browser.close()
 
 
+ACCESS_VIEWPORT = {"width": 1440, "height": 900}
+
+
+def take_access(base: str, database_url: str, out_dir: Path, viewport: dict[str, int] = ACCESS_VIEWPORT) -> None:
+    """The login page a visitor gets on the demo store (login.png) and the Data page opened by the demo rep
+    (not-permitted.png), each as the window shows it."""
+    from playwright.sync_api import sync_playwright
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        for name, path, user, text in (("login.png", "", None, "demo-only password"),
+                                       ("not-permitted.png", "data", "rep", "Not permitted")):
+            page = browser.new_page(viewport=viewport)
+            page.set_default_timeout(90_000)
+            if user:
+                sign_in(page.context, database_url, user)
+            page.goto(f"{base}/{path}")
+            page.get_by_text(text).first.wait_for()
+            page.wait_for_selector(_IDLE)
+            page.wait_for_timeout(500)  # icons and fonts settle after the run
+            page.screenshot(path=str(out_dir / name))
+            page.close()
+            print(f"wrote {out_dir / name}")
+        browser.close()
+
+
+CUSTOMER = "C0000001"
+"""The demo customer the Customer 360 picture shows."""
+
+
+def take_customer(base: str, out_dir: Path) -> None:
+    """The Customer 360 page of ``CUSTOMER``, 1440 px wide, the whole page (tiles, open items, timeline)."""
+    from playwright.sync_api import sync_playwright
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport=ACCESS_VIEWPORT)
+        page.context.add_cookies([session_cookie()])
+        page.set_default_timeout(90_000)
+        page.goto(f"{base}/customer?customer={CUSTOMER}")
+        page.get_by_role("heading", name="Timeline", exact=True).wait_for()
+        page.wait_for_selector(_IDLE)
+        errors = page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]')
+        if errors.count():
+            raise SystemExit(f"/customer shows an error: {errors.all_inner_texts()}")
+        page.set_viewport_size({"width": ACCESS_VIEWPORT["width"],
+                                "height": max(ACCESS_VIEWPORT["height"], page.evaluate(_CONTENT_HEIGHT))})
+        page.wait_for_timeout(1500)  # the tables redraw at the new height
+        page.screenshot(path=str(out_dir / "customer.png"))
+        print(f"wrote {out_dir / 'customer.png'}")
+        browser.close()
+
+
+MODEL_PAGES: tuple[tuple[str, str, str], ...] = (
+    ("churn_risk", "churn-risk.png", "How well the model predicts"),
+    ("cross_sell", "next-product.png", "Customers to offer the next product"),
+)
+"""(URL path, file name, the page's last heading) of the Churn risk and Next product pictures."""
+
+
+def take_models(base: str, out_dir: Path, viewport: dict[str, int] = ACCESS_VIEWPORT) -> None:
+    """The Churn risk and Next product pages, ``viewport`` wide, the whole page (their grids drawn)."""
+    from playwright.sync_api import sync_playwright
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        for path, name, last in MODEL_PAGES:
+            page = browser.new_page(viewport=viewport)
+            page.context.add_cookies([session_cookie()])
+            page.set_default_timeout(120_000)  # the churn model is fitted on the first visit
+            page.goto(f"{base}/{path}")
+            page.get_by_role("heading", name=last, exact=True).wait_for()
+            page.wait_for_selector(_IDLE)
+            page.frame_locator('iframe[data-testid="stCustomComponentV1"]').locator(".ag-row").first.wait_for()
+            errors = page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]')
+            if errors.count():
+                raise SystemExit(f"/{path} shows an error: {errors.all_inner_texts()}")
+            page.set_viewport_size({"width": viewport["width"],
+                                    "height": max(viewport["height"], page.evaluate(_CONTENT_HEIGHT))})
+            page.wait_for_timeout(1500)  # charts and grids redraw at the new height
+            page.wait_for_function(_DRAWN)
+            page.screenshot(path=str(out_dir / name), full_page=True)
+            page.close()
+            print(f"wrote {out_dir / name}")
+        browser.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out-dir", type=Path, default=ROOT / "docs")
@@ -125,12 +221,19 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="crm-screenshot-") as tmp:
         folder = Path(tmp)
-        with run_streamlit(build_demo_store(folder), folder / "streamlit.log") as server:
-            pages = tuple(p for p in args.only if p != "data")
+        url = build_demo_store(folder)
+        with run_streamlit(url, folder / "streamlit.log", demo=True) as server:  # demo: the login page lists its users
+            pages = tuple(p for p in args.only if p not in ("data", "access", "customer", "models"))
             if not args.only or pages:
                 take(server.url, args.out_dir, pages)
             if not args.only or "data" in args.only:
                 take_data(server.url, args.out_dir)
+            if not args.only or "access" in args.only:
+                take_access(server.url, url, args.out_dir / "screenshots")
+            if not args.only or "customer" in args.only:
+                take_customer(server.url, args.out_dir / "screenshots")
+            if not args.only or "models" in args.only:
+                take_models(server.url, args.out_dir / "screenshots")
     return 0
 
 

@@ -2,17 +2,20 @@
 
 import streamlit as st
 
-from crm.charts import build_revenue_chart, build_satisfaction_chart, build_service_chart
+from crm.charts import build_revenue_chart, build_satisfaction_chart, build_service_chart, sparkline
 from crm.format import plain
 from crm.metrics import tiles
+from crm.selections import tile_notes
 from crm.ui import loaders
 from crm.ui.frame import page_frame
-from crm.ui.tiles import kpi_tile
+from crm.ui.layout import tile_grid
+from crm.ui.quality import quality_footer
+from crm.ui.tiles import at_risk_tile, kpi_tile, wait_for_at_risk
 
 ctx = page_frame("Cockpit")
 st.title("Cockpit")
 st.caption(f"{plain(ctx.filters.describe())} · compared with {ctx.filters.period.previous().label()}"
-           if ctx.filters.compare else ctx.filters.describe())
+           if ctx.filters.compare else plain(ctx.filters.describe()))
 
 if ctx.frames.is_empty():
     st.info("The store holds no data yet. Load demo data with `python -m crm init-demo`, or import your "
@@ -23,11 +26,18 @@ with st.spinner("Computing KPIs…"):
     current, previous = loaders.get_kpis(ctx.url, ctx.version, ctx.filters)
     trend = loaders.get_trend(ctx.url, ctx.version, ctx.filters)
 
-columns = st.columns(4)
-for i, metric in enumerate(tiles()):
-    with columns[i % 4]:
-        kpi_tile(metric, current[metric.key], previous[metric.key], trend[metric.key].to_list(), ctx.filters.compare)
-st.caption("Sparklines: the 12 calendar months ending with the period. Hover the question mark on a tile for its definition.")
+notes = tile_notes(ctx.filters)
+period_over = ctx.filters.period.end <= ctx.anchor  # a period reaching past the data compares fewer days
+grid = tile_grid("cockpit")
+for metric in tiles(ctx.frames.churn_basis):  # definitions on the store's churn basis
+    with grid:
+        line = sparkline(trend, metric.key)
+        kpi_tile(metric, current[metric.key], previous[metric.key], line.values, ctx.filters.compare,
+                 note=notes.get(metric.key), partial=line.partial, comparable=period_over)
+with grid:
+    at_risk_shown = at_risk_tile(ctx.url, ctx.version, ctx.frames, ctx.filters)
+st.caption("Sparklines: the calendar months up to the period's last day, ending on the last whole month; a month "
+           "not over yet is shown below them. Hover the question mark on a tile for its definition.")
 
 left, right = st.columns(2)
 with left:
@@ -36,3 +46,6 @@ with left:
 with right:
     st.plotly_chart(build_satisfaction_chart(trend), key="cockpit_satisfaction_chart")
 st.plotly_chart(build_service_chart(trend), key="cockpit_service_chart")
+quality_footer(ctx.url, ctx.version)
+if not at_risk_shown:  # the churn model is fitted in the background once the page is drawn
+    wait_for_at_risk(ctx.url, ctx.version, ctx.frames)

@@ -1,5 +1,6 @@
 """Sales funnel: conversion, drop-off, breakdown, velocity, win/loss, forecast, and the deals behind a bar."""
 
+import polars as pl
 import streamlit as st
 
 from crm.charts import (
@@ -13,11 +14,13 @@ from crm.charts import (
     point_customdata,
 )
 from crm.format import format_money
+from crm.grid import DEAL_COLUMNS_FIRST, DEAL_COLUMNS_LAST
 from crm.metrics import funnel
 from crm.reports import ReportOptions
+from crm.ui import customer as customer_links
 from crm.ui import loaders
 from crm.ui.frame import apply_chart_selection, page_choice, page_frame
-from crm.ui.grid import explorer_grid, export_grid_view
+from crm.ui.grid import data_grid, explorer_grid, export_grid_view
 
 GRID_ROWS = 5_000
 MODE_LABELS = {"cohort": "Cohort", "strict": "Strict", "snapshot": "Snapshot"}
@@ -28,7 +31,7 @@ MODE_HELP = {
     "snapshot": "Deals open at the period end, by the stage they were in then (count and amount).",
 }
 
-ctx = page_frame("Funnel", ":material/filter_alt:")
+ctx = page_frame("Funnel")
 st.title("Sales funnel")
 left, right = st.columns([3, 2])
 with left:
@@ -73,7 +76,9 @@ st.subheader(f"{title} · {deals.height:,} deals · {format_money(float(deals['a
 if deals.height > GRID_ROWS:
     st.caption(f"The grid holds the first {GRID_ROWS:,} deals by creation date; its filters and sort apply to all "
                f"{deals.height:,} in the export. Drag a box on the funnel to narrow.")
-view = explorer_grid(deals, key="fun_grid", limit=GRID_ROWS)
+view = explorer_grid(deals, key="fun_grid", limit=GRID_ROWS, first=DEAL_COLUMNS_FIRST, last=DEAL_COLUMNS_LAST,
+                     links=customer_links.grid_links("customer_name"))
+customer_links.ticked_links(view.ticked, "customer_name")
 export_grid_view(
     view, None if deals.height <= GRID_ROWS else lambda: loaders.get_report(
         ctx.url, ctx.version, "deals", ctx.filters, ReportOptions(mode=mode, by=by)), deals.height,
@@ -106,11 +111,13 @@ with forecast_tab:
     days = st.number_input("Stuck longer than (days)", min_value=1, max_value=3650, value=30, step=5, key="fun_days")
     st.plotly_chart(build_forecast_chart(loaders.get_report(ctx.url, ctx.version, "forecast", ctx.filters)),
                     key="fun_forecast")
-    st.caption("Expected close: expected_close_date, else created + the median sales cycle. Weighted = amount × the "
-               "win probability of the deal's stage at the period end.")
+    st.caption("Expected close: the deal's expected close date, else its creation + the median sales cycle. "
+               "Weighted = amount × the win probability of the deal's stage at the period end.")
     aged = loaders.get_report(ctx.url, ctx.version, "ageing", ctx.filters, ReportOptions(days=int(days)))
     st.markdown(f"**{aged.height:,} open deals in their stage longer than {int(days)} days** (oldest first)")
-    st.dataframe(aged, hide_index=True, key="fun_aged", column_config={
-        "amount": st.column_config.NumberColumn(format="dollar"),
-        "days_in_stage": st.column_config.NumberColumn("Days in stage", format="%.0f"),
-    })
+    if aged.is_empty():
+        st.success(f"No open deal has been in its stage longer than {int(days)} days.", icon=":material/check_circle:")
+    else:
+        data_grid(aged.with_columns(pl.col("days_in_stage").floor().cast(pl.Int64)), key="fun_aged",
+                  selectable=False, height=320, first=("customer_name", "stage", "days_in_stage", "amount"),
+                  links=customer_links.grid_links("customer_name"))

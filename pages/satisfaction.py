@@ -2,17 +2,33 @@
 
 import streamlit as st
 
-from crm.charts import build_nps_composition_chart, build_score_trend_chart, build_what_moved_chart
-from crm.format import format_delta, format_value, plain
+from crm.charts import build_nps_composition_chart, build_score_trend_chart, build_what_moved_chart, sparkline
+from crm.format import (
+    NO_VALUE,
+    as_text,
+    format_delta,
+    format_value,
+    labelled_missing,
+    missing_label,
+    missing_last,
+    plain,
+    value_label,
+)
 from crm.metrics import definition
+from crm.metrics.registry import Unit
 from crm.metrics.satisfaction import DRILL_LEVELS, LOW_CONFIDENCE_N
 from crm.reports import ReportOptions
+from crm.ui import customer as customer_links
 from crm.ui import loaders
 from crm.ui.frame import apply_time_brush, drill_path, page_choice, page_frame, set_drill_path, view_key
 from crm.ui.grid import data_grid
+from crm.ui.layout import tile_grid
 from crm.ui.tiles import kpi_tile
 
-ctx = page_frame("Satisfaction", ":material/sentiment_satisfied:")
+DRILL_UNITS = {"csat": Unit.RATIO, "csat_low": Unit.RATIO, "csat_high": Unit.RATIO, "csat_n": Unit.COUNT,
+               "nps": Unit.SCORE, "nps_low": Unit.SCORE, "nps_high": Unit.SCORE, "nps_n": Unit.COUNT}
+
+ctx = page_frame("Satisfaction")
 st.title("Customer satisfaction")
 left, middle, right = st.columns([2, 2, 3])
 with left:
@@ -24,10 +40,12 @@ compared_label = "Previous period" if vs == "previous" else "Previous year"
 
 current, previous = loaders.get_kpis(ctx.url, ctx.version, ctx.filters)
 trend = loaders.get_trend(ctx.url, ctx.version, ctx.filters)
-tiles = st.columns(4)
-for column, key in zip(tiles, ("nps", "nps_responses", "csat", "csat_responses"), strict=True):
-    with column:
-        kpi_tile(definition(key), current[key], previous[key], trend[key].to_list(), ctx.filters.compare, link=False)
+tiles = tile_grid("satisfaction")
+for key in ("nps", "nps_responses", "csat", "csat_responses"):
+    with tiles:
+        line = sparkline(trend, key)
+        kpi_tile(definition(key), current[key], previous[key], line.values, ctx.filters.compare, link=False,
+                 partial=line.partial, comparable=ctx.filters.period.end <= ctx.anchor)
 
 if not (current["nps_responses"] or current["csat_responses"]):
     st.info("No survey responses in this view: widen the period or clear a filter in the sidebar.",
@@ -59,32 +77,30 @@ kind = page_choice("kind", "Rank by", ("csat", "nps"), "csat", "sat_kind", {"csa
 path = drill_path("drill", DRILL_LEVELS)
 crumbs = st.columns(len(path) + 1)
 for depth, column in enumerate(crumbs):
-    label = "All products" if depth == 0 else path[depth - 1][1]
+    label = "All products" if depth == 0 else plain(value_label(*path[depth - 1]))  # a button label reads Markdown
     if column.button(label, key=f"sat_crumb_{depth}", disabled=depth == len(path), icon=":material/chevron_right:"):
         set_drill_path("drill", path[:depth])
         st.rerun()
 
 level = DRILL_LEVELS[min(len(path), len(DRILL_LEVELS) - 1)]
 within = path[:len(DRILL_LEVELS) - 1]
-drill = loaders.get_report(ctx.url, ctx.version, "satisfaction_drill", ctx.filters,
-                           ReportOptions(kind=kind, level=level, within=within))
+drill = missing_last(loaders.get_report(ctx.url, ctx.version, "satisfaction_drill", ctx.filters,
+                                        ReportOptions(kind=kind, level=level, within=within)), level)
 st.caption(f"Each {level} in this view, worst {kind.upper()} first, with its 95% interval and number of responses; "
            "choose a row to drill down" + (" and list its responses." if level != "agent" else " to its responses."))
-shown = drill.select([c for c in drill.columns if drill[c].null_count() < drill.height])  # no all-empty columns
+filled = [c for c in drill.columns if drill.is_empty() or drill[c].null_count() < drill.height]  # no all-empty columns
+shown = as_text(labelled_missing(drill.select(filled), level), DRILL_UNITS)
+if NO_VALUE in drill[level]:  # no all-empty columns above; the row without a value last, not ranked
+    st.caption(f"{missing_label(level)}: responses that name no {level} (the survey was not tied to one); listed "
+               "last, outside the ranking.")
 with st.container(key="sat_drill"):
     picked = st.dataframe(
         shown, key=view_key("sat_drill", path, kind, ctx.filters), on_select="rerun", selection_mode="single-row",
         hide_index=True,
         column_config={
             level: st.column_config.TextColumn(level.capitalize()),
-            "csat": st.column_config.NumberColumn("CSAT", format="percent"),
-            "csat_low": st.column_config.NumberColumn("CSAT 95% low", format="percent"),
-            "csat_high": st.column_config.NumberColumn("CSAT 95% high", format="percent"),
-            "csat_n": st.column_config.NumberColumn("CSAT n"),
-            "nps": st.column_config.NumberColumn("NPS", format="%.1f"),
-            "nps_low": st.column_config.NumberColumn("NPS 95% low", format="%.1f"),
-            "nps_high": st.column_config.NumberColumn("NPS 95% high", format="%.1f"),
-            "nps_n": st.column_config.NumberColumn("NPS n"),
+            "csat": "CSAT", "csat_low": "CSAT 95% low", "csat_high": "CSAT 95% high", "csat_n": "CSAT n",
+            "nps": "NPS", "nps_low": "NPS 95% low", "nps_high": "NPS 95% high", "nps_n": "NPS n",
             "low_confidence": st.column_config.CheckboxColumn(f"n < {LOW_CONFIDENCE_N}"),
         },
     )
@@ -96,15 +112,16 @@ if rows:
         st.rerun()
 
 responses = loaders.get_report(ctx.url, ctx.version, "responses", ctx.filters, ReportOptions(kind=kind, within=path))
-where = plain(" › ".join(value for _, value in path) or "all products")
+where = plain(" › ".join(value_label(level, value) for level, value in path) or "all products")
 st.markdown(f"**{responses.height:,} {kind.upper()} responses in {where}** (newest first, with comments)")
-data_grid(responses, key="sat_responses", selectable=False, height=320)
+data_grid(responses, key="sat_responses", selectable=False, height=320,
+          links=customer_links.grid_links("customer_name"))
 
 st.subheader("What moved")
 by = st.segmented_control("Split the change by", DRILL_LEVELS, default="product", key="sat_moved_by",
-                          format_func=str.capitalize) or "product"
+                          format_func=str.capitalize, wrap=True) or "product"
 moved = loaders.get_report(ctx.url, ctx.version, "what_moved", ctx.filters, ReportOptions(kind=kind, level=by))
-if moved.is_empty():
+if moved.is_empty() or moved["total_effect"].is_null().all():  # no responses before (or now): no change to split
     st.info("No responses in this period or the previous one to compare.", icon=":material/inbox:")
 else:
     unit = definition(kind).unit

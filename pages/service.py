@@ -1,5 +1,6 @@
 """Service: first response and resolution percentiles, business hours, SLA breaches and watchlist, backlog."""
 
+import polars as pl
 import streamlit as st
 
 from crm.charts import (
@@ -8,17 +9,22 @@ from crm.charts import (
     build_percentile_trend,
     build_service_breakdown_chart,
     build_sla_trend_chart,
+    sparkline,
 )
+from crm.format import as_text, labelled_missing, missing_last, tickets, watchlist_table
 from crm.metrics import definition
-from crm.metrics.service import AT_RISK_SHARE, SERVICE_BREAKDOWNS
+from crm.metrics.registry import Unit
+from crm.metrics.service import AT_RISK_SHARE, RECENT_BREACH_DAYS, SERVICE_BREAKDOWNS
 from crm.reports import ReportOptions
+from crm.ui import customer as customer_links
 from crm.ui import loaders
 from crm.ui.frame import page_choice, page_frame
 from crm.ui.grid import data_grid
+from crm.ui.layout import tile_grid
 from crm.ui.service_settings import settings_form
 from crm.ui.tiles import kpi_tile
 
-ctx = page_frame("Service", ":material/support_agent:")
+ctx = page_frame("Service")
 st.title("Service")
 a, b, c = st.columns([2, 3, 4])
 with a:
@@ -37,11 +43,12 @@ trend_12 = loaders.get_trend(ctx.url, ctx.version, ctx.filters)
 keys = (f"first_response_p50{suffix}", f"first_response_p90{suffix}", f"resolution_p50{suffix}",
         f"resolution_p90{suffix}", "sla_breach_rate_business" if basis == "business" else "sla_breach_rate",
         "backlog", "reopened_tickets", "tickets_created")
-for row in (keys[:4], keys[4:]):
-    for column, key in zip(st.columns(4), row, strict=True):
-        with column:
-            kpi_tile(definition(key), current[key], previous[key], trend_12[key].to_list(), ctx.filters.compare,
-                     link=False)
+tiles = tile_grid("service")
+for key in keys:
+    with tiles:
+        line = sparkline(trend_12, key)
+        kpi_tile(definition(key), current[key], previous[key], line.values, ctx.filters.compare, link=False,
+                 partial=line.partial, comparable=ctx.filters.period.end <= ctx.anchor)
 
 if not current["tickets_created"] and not current["backlog"]:
     st.info("No tickets in this view: widen the period or clear a filter in the sidebar.", icon=":material/inbox:")
@@ -52,8 +59,9 @@ trend = loaders.get_report(ctx.url, ctx.version, "service_trend", ctx.filters, o
 left, right = st.columns(2)
 left.plotly_chart(build_percentile_trend(trend, "first_response", grain, unit), key="svc_fr_trend")
 right.plotly_chart(build_percentile_trend(trend, "resolution", grain, unit), key="svc_res_trend")
-st.caption(f"**First response** = first_response_at − created_at (else resolved_at); **resolution** = resolved_at − "
-           f"created_at; p50/p90 over tickets created in the bucket that had the event by its end, in {unit}.")
+st.caption(f"**First response** = first response time − creation time (else resolution time); **resolution** = "
+           f"resolution time − creation time; p50/p90 over tickets created in the bucket that had the event by its "
+           f"end, in {unit}.")
 
 times = loaders.get_report(ctx.url, ctx.version, "service_times", ctx.filters, options)
 left, right = st.columns([3, 2])
@@ -61,13 +69,16 @@ left.plotly_chart(build_service_breakdown_chart(times, split, unit), key="svc_br
 with right:
     st.plotly_chart(build_distribution_chart(
         loaders.get_report(ctx.url, ctx.version, "service_distribution", ctx.filters, options), unit), key="svc_hist")
-st.dataframe(times, hide_index=True, key="svc_times", column_config={
+TIME_UNITS = {"first_response_p50": Unit.HOURS, "first_response_p90": Unit.HOURS, "resolution_p50": Unit.HOURS,
+              "resolution_p90": Unit.HOURS, "sla_breach_rate": Unit.RATIO}  # an empty value reads "—", not "None"
+st.dataframe(as_text(labelled_missing(missing_last(times, split), split), TIME_UNITS), hide_index=True, key="svc_times",
+             column_config={
     split: st.column_config.TextColumn(split.capitalize()),
-    "first_response_p50": st.column_config.NumberColumn("First response p50 (h)", format="%.1f"),
-    "first_response_p90": st.column_config.NumberColumn("First response p90 (h)", format="%.1f"),
-    "resolution_p50": st.column_config.NumberColumn("Resolution p50 (h)", format="%.1f"),
-    "resolution_p90": st.column_config.NumberColumn("Resolution p90 (h)", format="%.1f"),
-    "sla_breach_rate": st.column_config.NumberColumn("SLA breach rate", format="percent"),
+    "first_response_p50": st.column_config.TextColumn("First response p50"),
+    "first_response_p90": st.column_config.TextColumn("First response p90"),
+    "resolution_p50": st.column_config.TextColumn("Resolution p50"),
+    "resolution_p90": st.column_config.TextColumn("Resolution p90"),
+    "sla_breach_rate": st.column_config.TextColumn("SLA breach rate"),
     "reopened": st.column_config.NumberColumn("Reopened"),
 })
 
@@ -75,19 +86,29 @@ st.subheader("SLA")
 sla = loaders.get_report(ctx.url, ctx.version, "sla", ctx.filters, options)
 left, right = st.columns([3, 2])
 left.plotly_chart(build_sla_trend_chart(trend, grain), key="svc_sla_trend")
-right.dataframe(sla, hide_index=True, key="svc_sla", column_config={
+right.dataframe(as_text(sla, {"sla_breach_rate": Unit.RATIO}), hide_index=True, key="svc_sla", column_config={
     "target_hours": st.column_config.NumberColumn("Target (h)", format="%.2g"),
-    "sla_breach_rate": st.column_config.NumberColumn("Breach rate", format="percent"),
+    "sla_breach_rate": st.column_config.TextColumn("Breach rate"),  # "—" for a priority with no tickets
 })
 st.caption(f"**{definition('sla_breach_rate').label}** = {definition('sla_breach_rate').formula}; exactly at the "
            "target is not a breach; a ticket still unanswered at the end breaches once its target has passed.")
 watch = loaders.get_report(ctx.url, ctx.version, "sla_watchlist", ctx.filters, options)
-st.markdown(f"**Act on these: {watch.height:,} tickets unanswered on {ctx.filters.period.end:%d %b %Y}** that are past "
-            f"their target or in its last {100 * (1 - AT_RISK_SHARE):.0f}% (oldest first, waiting time in {unit})")
+st.markdown(f"**At risk now: {tickets(watch.height)} unanswered on {ctx.filters.period.end:%d %b %Y}** in the last "
+            f"{100 * (1 - AT_RISK_SHARE):.0f}% of their target or past it for at most {RECENT_BREACH_DAYS} days "
+            f"(oldest first; waits in {unit}, in days from 48 hours)")
 if watch.is_empty():
-    st.success("No unanswered ticket is past or near its target.", icon=":material/check_circle:")
+    st.success("No unanswered ticket is near its target or recently past it.", icon=":material/check_circle:")
 else:
-    data_grid(watch, key="svc_watch", selectable=False, height=300)
+    data_grid(watchlist_table(watch), key="svc_watch", selectable=False, height=300,
+              links=customer_links.grid_links("customer_name"))
+stale = loaders.get_report(ctx.url, ctx.version, "sla_stale", ctx.filters, options)
+with st.expander(f"Long-stale: {tickets(stale.height, 'open ticket')} past their target for more than {RECENT_BREACH_DAYS} days",
+                 icon=":material/hourglass_bottom:"):
+    st.caption("Never answered and long past the target: close them, answer them or hand them on; they are "
+               "counted here rather than topping the list above (oldest first).")
+    if not stale.is_empty():
+        data_grid(stale.with_columns(pl.col("waited_days").round(1)), key="svc_stale", selectable=False, height=300,
+                  links=customer_links.grid_links("customer_name"))
 
 st.subheader("Backlog")
 st.plotly_chart(build_backlog_chart(trend, grain), key="svc_backlog")

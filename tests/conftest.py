@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -14,6 +15,10 @@ from crm import demo
 from crm.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
+
+os.environ.setdefault("CRM_SNAPSHOT_DIR", tempfile.mkdtemp(prefix="crm-test-snapshots-"))
+"""Prepared snapshots (crm.snapshot) of the test stores go to a folder of this run, never to data/snapshots;
+the servers the browser tests start inherit it."""
 AS_OF = date(2026, 6, 30)
 """Tests use a fixed as-of date so numbers do not move with the calendar."""
 SEED = 11

@@ -1,4 +1,11 @@
-"""Active customers and churn from order dates."""
+"""Active customers and churn, on the store's churn basis (``Dataset.churn_basis``, DESIGN.md).
+
+``activity``: a customer is active on day d when they have an order dated within the window (90 days)
+ending on d. ``subscription``: when their created_at is on or before d and they have no churned_at
+(cancellation) on or before d; dates are compared as calendar days, and a customer without created_at
+is never active. Churn rate, active customers, the monthly trend and churn by attribute apply the same
+wording to either notion of active; cohort retention is about orders on both bases.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +15,9 @@ import polars as pl
 
 from crm.dataset import Dataset
 from crm.filters import Period
-from crm.metrics.money import cents_sum
 from crm.metrics.periods import Buckets, single
+from crm.money import cents_sum
+from crm.settings import ChurnBasis
 
 ACTIVE_WINDOW_DAYS = 90
 _MASK_BITS = 62
@@ -24,6 +32,18 @@ def _churned(before: pl.Expr, after: pl.Expr) -> pl.Expr:
     """Active before, not after; a missing customer key never matches (as in an anti-join), so it
     counts as churned whenever it was active before."""
     return before & (~after | pl.col("customer_key").is_null())
+
+
+def _subscriptions(customers: pl.LazyFrame, *keep: str) -> pl.LazyFrame:
+    """Per customer: ``start`` (the day of created_at) and ``end`` (the day of churned_at; null: not
+    cancelled), with the columns ``keep``."""
+    return customers.select(*keep, start=pl.col("created_at").dt.date(), end=pl.col("churned_at").dt.date())
+
+
+def _subscribed(day: date) -> pl.Expr:
+    """Active on ``day`` on the subscription basis (rows of ``_subscriptions``): started on or before it
+    and not cancelled on or before it; never, without a start."""
+    return ((pl.col("start") <= day) & (pl.col("end").is_null() | (pl.col("end") > day))).fill_null(False)
 
 
 def activity_masks(orders: pl.LazyFrame, days: list[date], window_days: int,
@@ -70,7 +90,12 @@ def summarise_customers_over(ds: Dataset, buckets: Buckets, window_days: int = A
     B = active the day before it starts, A = active on its last day; churned = B and not A.
     A missing customer key (an order without customer) counts as churned whenever it is in B
     (``_churned``).
+
+    On the subscription basis the same three counts come from the customers' created_at and churned_at
+    (``_subscribed``); the window does not apply.
     """
+    if ds.churn_basis is ChurnBasis.SUBSCRIPTION:
+        return _summarise_subscriptions(ds.customers, buckets)
     days = sorted({d for p in buckets.periods for d in (p.start - timedelta(days=1), p.end)})
     if len(days) > _MASK_BITS:  # more days than bits: a few periods at a time
         step = _MASK_BITS // 2
@@ -88,7 +113,23 @@ def summarise_customers_over(ds: Dataset, buckets: Buckets, window_days: int = A
         columns[f"before_{i}"] = before.sum().cast(pl.Int64)
         columns[f"after_{i}"] = after.sum().cast(pl.Int64)
         columns[f"churned_{i}"] = _churned(before, after).sum().cast(pl.Int64)
-    counts = masks.select(**columns)
+    return _bucket_rows(masks.select(**columns), len(buckets))
+
+
+def _summarise_subscriptions(customers: pl.LazyFrame, buckets: Buckets) -> pl.LazyFrame:
+    """``summarise_customers_over`` on the subscription basis: per period, B = subscribed the day before it
+    starts, A = subscribed on its last day, churned = B and not A (cancelled within the period)."""
+    columns: dict[str, pl.Expr] = {}
+    for i, p in enumerate(buckets.periods):
+        before, after = _subscribed(p.start - timedelta(days=1)), _subscribed(p.end)
+        columns[f"before_{i}"] = before.sum().cast(pl.Int64)
+        columns[f"after_{i}"] = after.sum().cast(pl.Int64)
+        columns[f"churned_{i}"] = (before & ~after).sum().cast(pl.Int64)
+    return _bucket_rows(_subscriptions(customers).select(**columns), len(buckets))
+
+
+def _bucket_rows(counts: pl.LazyFrame, n: int) -> pl.LazyFrame:
+    """One row per bucket from the one-row ``counts`` (``before_i``, ``after_i``, ``churned_i``)."""
     return pl.concat([
         counts.select(
             bucket=pl.lit(i, dtype=pl.Int64),
@@ -97,7 +138,7 @@ def summarise_customers_over(ds: Dataset, buckets: Buckets, window_days: int = A
             active_customers=pl.col(f"after_{i}"),
             churn_rate=pl.when(pl.col(f"before_{i}") > 0).then(pl.col(f"churned_{i}") / pl.col(f"before_{i}")),
         )
-        for i in range(len(buckets))
+        for i in range(n)
     ])
 
 
@@ -113,8 +154,13 @@ def churn_trend(ds: Dataset, period: Period, window_days: int = ACTIVE_WINDOW_DA
 
     One pass over the orders: per customer, three bits per month (active the day before, active on
     its last day, ordered in it); a customer's first order is its first row (the orders are sorted
-    by customer and date, see crm.dataset)."""
+    by customer and date, see crm.dataset).
+
+    On the subscription basis (``_subscription_flows``) new = created in the month, returning =
+    subscribed the day before it and still on its last day, reactivated = 0 (a cancellation is final)."""
     months = _months(period)
+    if ds.churn_basis is ChurnBasis.SUBSCRIPTION:
+        return _subscription_flows(ds.customers, months)
     orders = ds.orders.select("customer_key", "order_date").filter(pl.col("order_date").is_not_null())
     firsts = orders.group_by("customer_key").agg(first=pl.col("order_date").first()).drop_nulls("customer_key").collect()
     step = _MASK_BITS // 3
@@ -150,10 +196,37 @@ def _month_flows(orders: pl.LazyFrame, firsts: pl.DataFrame, months: list[Period
             "new": new[i], "returning": counts[f"returning_{i}"],
             "reactivated": ordered - new[i] - counts[f"returning_{i}"],
         })
-    return pl.DataFrame(rows, schema={
-        "month": pl.Date, "month_end": pl.Date, "active_before": pl.Int64, "active_customers": pl.Int64,
-        "churned": pl.Int64, "churn_rate": pl.Float64, "new": pl.Int64, "returning": pl.Int64, "reactivated": pl.Int64,
-    })
+    return pl.DataFrame(rows, schema=_FLOW_SCHEMA)
+
+
+_FLOW_SCHEMA: dict[str, pl.DataType] = {
+    "month": pl.Date(), "month_end": pl.Date(), "active_before": pl.Int64(), "active_customers": pl.Int64(),
+    "churned": pl.Int64(), "churn_rate": pl.Float64(), "new": pl.Int64(), "returning": pl.Int64(),
+    "reactivated": pl.Int64(),
+}
+
+
+def _subscription_flows(customers: pl.LazyFrame, months: list[Period]) -> pl.DataFrame:
+    """churn_trend on the subscription basis: one pass over the customers, five counts per month."""
+    columns: dict[str, pl.Expr] = {}
+    for i, month in enumerate(months):
+        was_active, active = _subscribed(month.start - timedelta(days=1)), _subscribed(month.end)
+        columns[f"active_before_{i}"] = was_active.sum().cast(pl.Int64)
+        columns[f"active_customers_{i}"] = active.sum().cast(pl.Int64)
+        columns[f"churned_{i}"] = (was_active & ~active).sum().cast(pl.Int64)
+        columns[f"new_{i}"] = pl.col("start").is_between(month.start, month.end).fill_null(False).sum().cast(pl.Int64)
+        columns[f"returning_{i}"] = (was_active & active).sum().cast(pl.Int64)
+    counts = _subscriptions(customers).select(**columns).collect().row(0, named=True)
+    rows = []
+    for i, month in enumerate(months):
+        before, churned = counts[f"active_before_{i}"], counts[f"churned_{i}"]
+        rows.append({
+            "month": month.start, "month_end": month.end, "active_before": before,
+            "active_customers": counts[f"active_customers_{i}"], "churned": churned,
+            "churn_rate": churned / before if before else None,
+            "new": counts[f"new_{i}"], "returning": counts[f"returning_{i}"], "reactivated": 0,
+        })
+    return pl.DataFrame(rows, schema=_FLOW_SCHEMA)
 
 
 def _months(period: Period) -> list[Period]:
@@ -168,22 +241,28 @@ def _months(period: Period) -> list[Period]:
 
 def churn_by(ds: Dataset, period: Period, dimension: str, window_days: int = ACTIVE_WINDOW_DAYS) -> pl.DataFrame:
     """Churn rate per value of a customer attribute (region, segment, industry, source) in the period
-    and in the previous period, with the customers behind it; highest churn first."""
+    and in the previous period, with the customers behind it; highest churn first. A missing value
+    (or, on the activity basis, an order's customer not in the customers table) is "(none)"."""
     if dimension not in CHURN_DIMENSIONS:
         raise ValueError(f"unknown dimension {dimension!r}; one of {', '.join(CHURN_DIMENSIONS)}")
     previous = period.previous()
     days = [previous.start - timedelta(days=1), period.start - timedelta(days=1), period.end]  # previous.end = start - 1
-    masks = activity_masks(ds.orders, days, window_days, keys=("customer_id",))
-    attributes = ds.customers.select("customer_id", pl.col(dimension).fill_null("(none)"))
+    if ds.churn_basis is ChurnBasis.SUBSCRIPTION:
+        active = _subscriptions(ds.customers, dimension).select(
+            dimension, *(_subscribed(day).alias(f"active_{i}") for i, day in enumerate(days)))
+    else:
+        masks = activity_masks(ds.orders, days, window_days, keys=("customer_id",))
+        active = masks.join(ds.customers.select("customer_id", dimension), on="customer_id", how="left").select(
+            dimension, *(_bit(i).alias(f"active_{i}") for i in range(len(days))))
+    was, before, after = pl.col("active_0"), pl.col("active_1"), pl.col("active_2")
     return (
-        masks.join(attributes, on="customer_id", how="left")
-        .with_columns(pl.col(dimension).fill_null("(none)"))
+        active.with_columns(pl.col(dimension).fill_null("(none)"))
         .group_by(dimension)
         .agg(
-            active_before=_bit(1).sum().cast(pl.Int64),
-            churned=(_bit(1) & ~_bit(2)).sum().cast(pl.Int64),
-            active_before_previous=_bit(0).sum().cast(pl.Int64),
-            churned_previous=(_bit(0) & ~_bit(1)).sum().cast(pl.Int64),
+            active_before=before.sum().cast(pl.Int64),
+            churned=(before & ~after).sum().cast(pl.Int64),
+            active_before_previous=was.sum().cast(pl.Int64),
+            churned_previous=(was & ~before).sum().cast(pl.Int64),
         )
         .with_columns(
             churn_rate=pl.when(pl.col("active_before") > 0).then(pl.col("churned") / pl.col("active_before")),
@@ -203,7 +282,8 @@ def cohort_retention(ds: Dataset, period: Period, months: int = COHORT_MONTHS) -
     """Customers by the month of their first order (cohort c, the ``months`` months ending with the
     period's last month) and the months since (k = 0, 1, ...), as of the period end: cohort_size,
     customers who ordered in month c + k and their revenue; customer_retention = customers / size,
-    revenue_retention = revenue / the cohort's revenue in its first month. Long form, one row per cell."""
+    revenue_retention = revenue / the cohort's revenue in its first month. Long form, one row per cell.
+    About orders on either churn basis (DESIGN.md defines it by first order and orders)."""
     end_month = period.end.replace(day=1)
     first_cohort = _add_months(end_month, -(months - 1))
     orders = ds.orders.filter(pl.col("order_date") <= period.end)

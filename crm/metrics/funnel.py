@@ -25,8 +25,8 @@ import polars as pl
 
 from crm.dataset import Dataset
 from crm.filters import Period
-from crm.metrics.money import cents_sum
 from crm.metrics.sales import open_at, stage_at
+from crm.money import cents_sum
 
 FunnelMode = Literal["cohort", "strict", "snapshot"]
 MODES: tuple[str, ...] = ("cohort", "strict", "snapshot")
@@ -63,7 +63,7 @@ def _created_in(ds: Dataset, period: Period) -> pl.LazyFrame:
 
 
 def _won_by_end(period: Period) -> pl.Expr:
-    return (pl.col("status") == "won") & (pl.col("closed_at") <= period.end_ts)
+    return (pl.col("status") == "won") & (pl.col("closed_at") < period.end_ts)
 
 
 def _cohort_history(ds: Dataset, period: Period) -> pl.LazyFrame:
@@ -73,10 +73,10 @@ def _cohort_history(ds: Dataset, period: Period) -> pl.LazyFrame:
 
 
 def _open_rows(ds: Dataset, period: Period) -> pl.LazyFrame:
-    """History rows of open stages entered by the period end of the deals created in the period,
+    """History rows of open stages entered before the period end of the deals created in the period,
     with ``step`` = 1..K."""
     return _cohort_history(ds, period).filter(
-        (pl.col("entered_at") <= period.end_ts) & pl.col("open_step").is_not_null()
+        (pl.col("entered_at") < period.end_ts) & pl.col("open_step").is_not_null()
     ).select("deal_key", "entered_at", "position", step="open_step")
 
 
@@ -178,16 +178,17 @@ def compute_snapshot(ds: Dataset, period: Period, by: str | None = None) -> pl.D
 
 
 def compute_stage_velocity(ds: Dataset, period: Period) -> pl.DataFrame:
-    """Time in each open stage, days: for deals created in the period that left it by the period end,
-    entering the stage to their next history row (median, p75, n).
+    """Time in each open stage, days: for deals that left it within the period (whatever their
+    creation date), entering the stage to their next history row (median, p75, n).
 
     ``next_at`` (crm.dataset) is when the deal's next history row was entered (rows in order of
-    entered_at, then position); a stage was left by the period end when that is by the end, too."""
+    entered_at, then position): the stage was left within the period when that is in it."""
     stages = stage_set(ds.pipeline_stages)
-    end = period.end_ts
     rows = (
-        _cohort_history(ds, period)
-        .filter((pl.col("entered_at") <= end) & (pl.col("next_at") <= end) & pl.col("stage").is_in(list(stages.open)))
+        ds.stages
+        .filter(pl.col("deal_key").is_not_null()  # a history row of no known deal is no deal
+                & pl.col("next_at").is_between(period.start_ts, period.end_ts, closed="left")
+                & pl.col("stage").is_in(list(stages.open)))
         .with_columns(days=(pl.col("next_at") - pl.col("entered_at")).dt.total_microseconds() / _DAY_US)
         .group_by("stage")
         .agg(
@@ -270,7 +271,7 @@ def median_cycle_days(ds: Dataset, period: Period) -> float | None:
     in_period, overall = pl.collect_all([
         won.filter(pl.col("closed_at").is_between(period.start_ts, period.end_ts, closed="left")).select(
             pl.col("days").median()),
-        won.filter(pl.col("closed_at") <= period.end_ts).select(pl.col("days").median()),
+        won.filter(pl.col("closed_at") < period.end_ts).select(pl.col("days").median()),
     ])
     value = in_period.item()
     return value if value is not None else overall.item()
@@ -310,7 +311,9 @@ def compute_ageing(ds: Dataset, period: Period, days: int = DEFAULT_AGEING_DAYS)
         )
         .filter(pl.col("days_in_stage") > days)
         .sort("days_in_stage", descending=True)
-        .select("opportunity_id", "customer_id", "owner", "team", "region", "product", "amount",
+        .join(ds.customers.select("customer_id", customer_name="name"), on="customer_id", how="left",
+              maintain_order="left")
+        .select("opportunity_id", "customer_id", "customer_name", "owner", "team", "region", "product", "amount",
                 pl.col("stage_now").alias("stage"), "days_in_stage", "created_at", "expected_close_date")
         .collect()
     )
@@ -321,7 +324,7 @@ def stage_history(ds: Dataset, period: Period, ids: pl.LazyFrame) -> pl.LazyFram
     for the deals whose ``deal_key`` is in ``ids``."""
     return (
         ds.stages.join(ids, on="deal_key", how="semi")
-        .filter(pl.col("entered_at") <= period.end_ts)
+        .filter(pl.col("entered_at") < period.end_ts)
         .sort("deal_key", "entered_at", "position")
         .group_by("deal_key", maintain_order=True)
         # a list per deal joined afterwards: much faster than a string aggregation in the group-by
@@ -341,7 +344,8 @@ class DealDrill:
 
 def deals_behind(ds: Dataset, period: Period, mode: FunnelMode = "cohort", drill: DealDrill | None = None,
                  history_rows: int | None = None) -> pl.DataFrame:
-    """The deals behind a funnel selection, with their current state and stage history, oldest first.
+    """The deals behind a funnel selection, with their customer's name, expected close date, current state
+    and stage history, oldest first.
 
     Cohort/strict: deals created in the period whose level reached any selected
     step (or all of the cohort); snapshot: deals open at the period end in a
@@ -364,7 +368,7 @@ def deals_behind(ds: Dataset, period: Period, mode: FunnelMode = "cohort", drill
     if drill.by and drill.values:
         deals = deals.filter(pl.col(drill.by).fill_null("(none)").is_in(list(drill.values)))
     status_then = (
-        pl.when(pl.col("status").is_in(["won", "lost"]) & (pl.col("closed_at") <= period.end_ts))
+        pl.when(pl.col("status").is_in(["won", "lost"]) & (pl.col("closed_at") < period.end_ts))
         .then(pl.col("status")).otherwise(pl.lit("open"))
     )
     deals = deals.with_columns(status_at_end=status_then).sort("created_at", "opportunity_id")
@@ -372,9 +376,11 @@ def deals_behind(ds: Dataset, period: Period, mode: FunnelMode = "cohort", drill
     history = stage_history(ds, period, wanted)
     return (
         deals.join(history, on="deal_key", how="left", maintain_order="left")
+        .join(ds.customers.select("customer_id", customer_name="name"), on="customer_id", how="left",
+              maintain_order="left")
         .select(
-            "opportunity_id", "customer_id", "owner", "team", "region", "product", "source", "amount",
-            "created_at", pl.col("status_at_end").alias("status"),
+            "opportunity_id", "customer_id", "customer_name", "owner", "team", "region", "product", "source", "amount",
+            "created_at", "expected_close_date", pl.col("status_at_end").alias("status"),
             pl.when(pl.col("status_at_end") == "open").then(pl.col("stage_now")).otherwise(pl.col("status_at_end"))
             .alias("stage"),
             pl.when(pl.col("status_at_end") != "open").then(pl.col("closed_at")).alias("closed_at"),

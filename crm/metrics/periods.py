@@ -23,7 +23,7 @@ from functools import cached_property
 
 import polars as pl
 
-from crm.filters import Period
+from crm.filters import Period, bucket_end, bucket_start
 
 _TS = pl.Datetime("us")
 _DAY_US = 86_400_000_000
@@ -90,18 +90,19 @@ class Buckets:
         return pl.lit(self.ends).gather(bucket)
 
     def first_end_from(self, column: str) -> pl.Expr:
-        """Index of the first end moment at or after the timestamp (``len`` when none; Int64).
+        """Index of the first end moment after the timestamp (``len`` when none; Int64).
 
-        A row that counts at every end ``e`` with ``t <= e`` counts at buckets from this index on.
-        It is the number of ends before t; ends are midnights, so that is the number of end days
-        before t's day rounded up: a lookup by day.
+        An event exists at every end ``e`` with ``t < e`` (one stamped exactly at an end belongs to
+        the next period), so its row counts at buckets from this index on. It is the number of ends
+        at or before t; ends are midnights, so that is the number of end days before the first
+        midnight after t: a lookup by day.
         """
         us: pl.Expr = pl.col(column).dt.epoch("us")
-        return self.first_end_from_day(-(-us // _DAY_US))  # ceil: after midnight counts the next day
+        return self.first_end_from_day(us // _DAY_US + 1)  # the first midnight strictly after t
 
     def first_end_from_day(self, day_up: pl.Expr) -> pl.Expr:
-        """``first_end_from`` for a timestamp given as its day number rounded up (days since
-        1970-01-01 of the next midnight at or after it)."""
+        """``first_end_from`` for a timestamp given as the day number (days since 1970-01-01) of the
+        first midnight strictly after it."""
         end_days = [p.end.toordinal() + 1 - _EPOCH_ORDINAL for p in self.periods]  # midnight ending each period
         first = end_days[0]
         table = [sum(1 for e in end_days if e < first + j) for j in range(end_days[-1] - first + 2)]
@@ -128,3 +129,51 @@ class Buckets:
 def single(period: Period) -> Buckets:
     """One period as buckets (the single-period summaries)."""
     return Buckets((period,))
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How much of a calendar bucket (a week or a month) a row of a trend stands for."""
+
+    covered_days: int
+    """Days of the bucket inside the period and on or before the data's last day."""
+    calendar_days: int
+    """Days of the whole calendar week (7) or month (28–31)."""
+    complete: bool
+    """The bucket holds its whole calendar week or month and the data reaches its last day."""
+
+
+def coverage(first: date, last: date, grain: str, last_day: date | None) -> Coverage:
+    """The coverage of a bucket drawn for the days ``first``…``last`` (its calendar week or month, cut
+    to the period) when the data ends on ``last_day`` (None: no data).
+
+    Complete when the bucket is its whole calendar unit (not cut by the period's start or end) and
+    ``last_day`` is on or after the unit's last day; anything less is partial and is not comparable
+    with whole buckets (a 1-day December next to 30-day Novembers).
+    """
+    unit_start = bucket_start(first, grain)
+    unit_end = bucket_end(unit_start, grain)
+    through = last if last_day is None else min(last, last_day)
+    covered = 0 if last_day is None else max(0, (through - first).days + 1)
+    whole = first == unit_start and last == unit_end
+    return Coverage(covered, (unit_end - unit_start).days + 1,
+                    whole and last_day is not None and last_day >= unit_end)
+
+
+def with_coverage(frame: pl.DataFrame, grain: str, last_day: date | None, period: Period | None = None,
+                  start: str = "bucket", end: str | None = None) -> pl.DataFrame:
+    """``frame`` (one row per bucket, ``start`` = the bucket's first day, ``end`` = its last day or, when
+    None, the end of its calendar unit) with ``complete`` (bool), ``covered_days`` and ``calendar_days``
+    (see ``coverage``). ``period`` cuts each bucket to it first (a trend whose first week begins before
+    the period's start)."""
+    rows = []
+    for first, last in zip(frame[start], frame[end] if end else [None] * frame.height, strict=True):
+        last = last or bucket_end(bucket_start(first, grain), grain)
+        if period is not None:
+            first, last = max(first, period.start), min(last, period.end)
+        rows.append(coverage(first, last, grain, last_day))
+    return frame.with_columns(
+        complete=pl.Series([c.complete for c in rows], dtype=pl.Boolean),
+        covered_days=pl.Series([c.covered_days for c in rows], dtype=pl.Int64),
+        calendar_days=pl.Series([c.calendar_days for c in rows], dtype=pl.Int64),
+    )

@@ -20,7 +20,7 @@ import polars as pl
 
 from crm.dataset import Dataset
 from crm.filters import Period
-from crm.metrics.money import from_cents
+from crm.money import from_cents
 
 RFM_WINDOW_DAYS = 365
 
@@ -57,18 +57,24 @@ SEGMENT_RULES: tuple[Rule, ...] = (
 """The named segments in precedence order (DESIGN.md); a customer matching none is "Others"."""
 
 TIER_RULES: tuple[Rule, ...] = (
-    Rule("high value", (4, 5), (4, 5), (4, 5)),
-    Rule("new", (4, 5), (1, 2), (1, 5)),
-    Rule("potential", (1, 3), (3, 5), (3, 5)),
-    Rule("at risk", (1, 2), (1, 2), (1, 2)),
+    Rule("High value", (4, 5), (4, 5), (4, 5)),
+    Rule("Newcomers", (4, 5), (1, 2), (1, 5)),
+    Rule("Potential", (1, 3), (3, 5), (3, 5)),
+    Rule("Churn risk", (1, 2), (1, 2), (1, 2)),
 )
-"""The cockpit's four tiers in precedence order; anything else is "others"."""
+"""The cockpit's four tiers in precedence order; anything else is "others". Named so that no tier reads
+like a segment (the segments have a "New" and an "At Risk")."""
+
+FORMER_TIER_NAMES: dict[str, str] = {
+    "high value": "High value", "new": "Newcomers", "potential": "Potential", "at risk": "Churn risk",
+}
+"""The tiers' earlier names, as older links and saved segments hold them."""
 
 TIER_ACTIONS: dict[str, str] = {
-    "high value": "A senior account manager, early access and loyalty events.",
-    "potential": "A recall plan with personal offers and a call about their current needs.",
-    "new": "A welcome guide, a satisfaction call within 7 days, related products.",
-    "at risk": "Escalate to a service lead, a strong retention offer, ask why they left.",
+    "High value": "A senior account manager, early access and loyalty events.",
+    "Potential": "A recall plan with personal offers and a call about their current needs.",
+    "Newcomers": "A welcome guide, a satisfaction call within 7 days, related products.",
+    "Churn risk": "Escalate to a service lead, a strong retention offer, ask why they left.",
     "others": "Keep in the regular programme; watch for movement between tiers.",
 }
 """What to do with each tier (DESIGN.md)."""

@@ -12,8 +12,8 @@ import polars as pl
 
 from crm.dataset import Dataset
 from crm.filters import Period
-from crm.metrics.money import cents_sum
 from crm.metrics.periods import Buckets, single
+from crm.money import cents_sum
 
 _DAY_US = 86_400_000_000
 
@@ -57,11 +57,12 @@ def summarise_sales_over(ds: Dataset, buckets: Buckets) -> pl.LazyFrame:
 
 
 def open_at(ds: Dataset, period: Period) -> pl.LazyFrame:
-    """Deals open at the period end: created by then, and open or closed after it."""
+    """Deals open at the period end: created before it, and open or closed at or after it (an event
+    stamped exactly at the end belongs to the next period)."""
     end = period.end_ts
     return ds.opportunities.filter(
-        (pl.col("created_at") <= end)
-        & ((pl.col("status") == "open") | (pl.col("status").is_in(["won", "lost"]) & (pl.col("closed_at") > end)))
+        (pl.col("created_at") < end)
+        & ((pl.col("status") == "open") | (pl.col("status").is_in(["won", "lost"]) & (pl.col("closed_at") >= end)))
     )
 
 
@@ -69,7 +70,7 @@ def stage_at(ds: Dataset, period: Period, deals: pl.LazyFrame) -> pl.LazyFrame:
     """``deals`` (rows of ``ds.opportunities``, with their ``deal_key``) with ``stage_now``, ``stage_since`` and
     ``win_probability``: their open stage at the period end.
 
-    The stage at a moment is the latest open-stage history row entered by then
+    The stage at a moment is the latest open-stage history row entered before it
     (same-moment rows ordered by position, the higher last); a deal with no such
     row is at the first open stage (``stage_since`` null: since its creation).
     """
@@ -78,8 +79,8 @@ def stage_at(ds: Dataset, period: Period, deals: pl.LazyFrame) -> pl.LazyFrame:
     end = period.end_ts
     current = ds.stages.filter(
         pl.col("open_step").is_not_null()
-        & (pl.col("entered_at") <= end)
-        & (pl.col("open_until").is_null() | (pl.col("open_until") > end))
+        & (pl.col("entered_at") < end)
+        & (pl.col("open_until").is_null() | (pl.col("open_until") >= end))
     ).select("deal_key", stage_now="stage", stage_since="entered_at")
     probabilities = stages.lazy().select(pl.col("stage").alias("stage_now"), "win_probability")
     return (
@@ -96,11 +97,11 @@ def summarise_pipeline(ds: Dataset, period: Period) -> pl.LazyFrame:
 
 def summarise_pipeline_over(ds: Dataset, buckets: Buckets) -> pl.LazyFrame:
     """The pipeline at every bucket's end (the rules of ``open_at`` and ``stage_at``), in one pass
-    over ``deal_intervals``: a stretch counts at the ends from the first one at or after
-    ``valid_from`` up to (not including) the first one at or after ``valid_until``.
+    over ``deal_intervals``: a stretch counts at the ends from the first one after ``valid_from``
+    up to (not including) the first one after ``valid_until``.
 
-    Ends are midnights, so "end >= valid_from" is "end day >= from_day" (valid_from's day rounded
-    up) and "end < valid_until" is "end day < until_day": whole-day integers and lookups.
+    Ends are midnights, so "end > valid_from" is "end day >= from_day" (the first midnight after
+    valid_from) and "end <= valid_until" is "end day < until_day": whole-day integers and lookups.
     """
     n = len(buckets)
     until = pl.col("until_day")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import math
 from datetime import date, timedelta
 
@@ -151,28 +152,47 @@ def _bucket_starts(period: Period, grain: Grain) -> list[date]:
     return starts
 
 
+def _shift_months(day: date, months: int) -> date:
+    """The same day ``months`` calendar months away (cut to the month's length); the last day of a
+    month stays the last day."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    at_end = day.day == calendar.monthrange(day.year, day.month)[1]
+    return date(year, month + 1, last if at_end else min(day.day, last))
+
+
+def previous_buckets(period: Period, grain: Grain) -> tuple[Period, int]:
+    """The stretch the previous-period line of a trend is drawn from, and the number of buckets to
+    move it by: as many weeks or months just before as the period's trend has buckets, cut like the
+    period (Q2 against Q1, so April meets January, not a period of 91 days that starts on 31 December
+    and puts one day in its first bucket)."""
+    n = len(_bucket_starts(period, grain))
+    if grain == "week":
+        back = timedelta(weeks=n)
+        return Period(period.start - back, period.end - back), n
+    return Period(_shift_months(period.start, -n), _shift_months(period.end, -n)), n
+
+
 def comparison_trend(ds: Dataset, period: Period, kind: str, grain: Grain, against: str = "previous") -> pl.DataFrame:
     """The same trend for the previous period or the previous year, with ``bucket`` moved onto this
     period's buckets so the two lines overlay (``compared_bucket`` keeps the original date).
 
-    Against the previous period the k-th bucket lands on this period's k-th bucket (extra ones
-    are dropped); against the year, a month lands on the same month and a week 52 weeks on.
+    Against the previous period each bucket is compared with the same bucket of the previous
+    period (``previous_buckets``: April with January for Q2); against the year, a month lands on
+    the same month and a week 52 weeks on.
     """
     if against == "year":
         other = Period(_shift_years(period.start, -1), _shift_years(period.end, -1))
     else:
-        other = period.previous()
+        other, n = previous_buckets(period, grain)
     trend = score_trend(ds, other, kind, grain)
-    moved: list[date | None]
+    moved: list[date]
     if against == "year":
         moved = [b + timedelta(weeks=52) if grain == "week" else _shift_years(b, 1) for b in trend["bucket"]]
     else:
-        position = {b: i for i, b in enumerate(_bucket_starts(other, grain))}
-        mine = _bucket_starts(period, grain)
-        moved = [mine[position[b]] if position.get(b, len(mine)) < len(mine) else None for b in trend["bucket"]]
-    return trend.with_columns(
-        compared_bucket=pl.col("bucket"), bucket=pl.Series(moved, dtype=pl.Date)
-    ).filter(pl.col("bucket").is_not_null())
+        moved = [b + timedelta(weeks=n) if grain == "week" else _shift_months(b, n) for b in trend["bucket"]]
+    return trend.with_columns(compared_bucket=pl.col("bucket"), bucket=pl.Series(moved, dtype=pl.Date))
 
 
 def score_by(ds: Dataset, period: Period, kind: str, level: str, within: dict[str, str] | None = None) -> pl.DataFrame:
@@ -200,8 +220,10 @@ def responses_behind(ds: Dataset, period: Period, kind: str, within: dict[str, s
     for column, value in (within or {}).items():
         rows = rows.filter(pl.col(column).fill_null("(none)") == value)
     return (
-        rows.select("response_id", "responded_at", "kind", "score", "comment", "customer_id", "ticket_id",
-                    "product", "team", "agent")
+        rows.join(ds.customers.select("customer_id", customer_name="name"), on="customer_id", how="left",
+                  maintain_order="left")
+        .select("response_id", "responded_at", "kind", "score", "comment", "customer_id", "customer_name",
+                "ticket_id", "product", "team", "agent")
         .sort("responded_at", "response_id", descending=[True, False])
         .collect()
     )
@@ -213,7 +235,8 @@ def decompose_change(ds: Dataset, period: Period, kind: str, by: str) -> pl.Data
     With response shares w and group scores v: mix = (w1 − w0)(v0 + v1)/2,
     rate = (v1 − v0)(w0 + w1)/2; summed over groups they equal the total change
     exactly. A group missing in one period takes its other period's value as v
-    (and a share of 0). Largest absolute effect first.
+    (and a share of 0). With no responses in either period the change is undefined: mix, rate
+    and total are null. Largest absolute effect first.
     """
     def groups(p: Period) -> pl.LazyFrame:
         return (
@@ -224,16 +247,22 @@ def decompose_change(ds: Dataset, period: Period, kind: str, by: str) -> pl.Data
         )
 
     now, before = pl.collect_all([groups(period), groups(period.previous())])
+    undefined = now.height == 0 or before.height == 0
     both = now.join(before, on=by, how="full", coalesce=True, suffix="_previous").with_columns(
         pl.col("share").fill_null(0.0), pl.col("share_previous").fill_null(0.0),
         pl.col("n").fill_null(0), pl.col("n_previous").fill_null(0),
-    ).with_columns(
-        score=pl.coalesce("score", "score_previous"), score_previous=pl.coalesce("score_previous", "score"),
     )
+    if not undefined:  # a group missing in one period takes its other period's value
+        both = both.with_columns(
+            score=pl.coalesce("score", "score_previous"), score_previous=pl.coalesce("score_previous", "score"),
+        )
+    null = pl.lit(None, dtype=pl.Float64)
     return (
         both.with_columns(
-            mix_effect=(pl.col("share") - pl.col("share_previous")) * (pl.col("score_previous") + pl.col("score")) / 2,
-            rate_effect=(pl.col("score") - pl.col("score_previous")) * (pl.col("share_previous") + pl.col("share")) / 2,
+            mix_effect=null if undefined else
+            (pl.col("share") - pl.col("share_previous")) * (pl.col("score_previous") + pl.col("score")) / 2,
+            rate_effect=null if undefined else
+            (pl.col("score") - pl.col("score_previous")) * (pl.col("share_previous") + pl.col("share")) / 2,
         )
         .with_columns(total_effect=pl.col("mix_effect") + pl.col("rate_effect"))
         .sort(pl.col("total_effect").abs(), by, descending=[True, False])

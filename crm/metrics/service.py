@@ -8,7 +8,6 @@ either. SLA targets per priority come from the store's settings.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -18,7 +17,7 @@ from crm.business_hours import business_seconds_at, with_business_seconds
 from crm.dataset import Dataset
 from crm.filters import Period
 from crm.metrics.periods import Buckets, single
-from crm.settings import DEFAULT_SLA_TARGETS
+from crm.settings import DEFAULT_SLA_TARGETS, sla_target_expr
 
 Basis = Literal["calendar", "business"]
 BASES: tuple[str, ...] = ("calendar", "business")
@@ -37,11 +36,6 @@ _COLUMNS = {
 def created_in(ds: Dataset, period: Period) -> pl.LazyFrame:
     """Tickets created within the period."""
     return ds.tickets.filter(pl.col("created_at").is_between(period.start_ts, period.end_ts, closed="left"))
-
-
-def sla_target_expr(targets: Mapping[str, float] = SLA_TARGET_HOURS) -> pl.Expr:
-    """Target hours for each ticket's priority (normal when empty or unknown)."""
-    return pl.col("priority").replace_strict(dict(targets), default=targets["normal"], return_dtype=pl.Float64)
 
 
 def waited_hours_expr(ds: Dataset, period: Period, basis: Basis = "calendar") -> pl.Expr:
@@ -69,17 +63,35 @@ def breached_expr(ds: Dataset, period: Period, basis: Basis = "calendar") -> pl.
 
 def _breached(ds: Dataset, end: pl.Expr, end_bs: pl.Expr | None, basis: Basis) -> pl.Expr:
     target = pl.col("sla_target_hours")  # sla_target_expr(ds.settings.targets), computed once in enrich
-    answered = pl.col("first_answer_at").is_not_null() & (pl.col("first_answer_at") <= end)
-    response = pl.col(_COLUMNS[basis][0])
-    return pl.when(answered).then(response > target).otherwise(_waited_hours(end, end_bs, basis) > target)
+    response = response_hours_at(end, basis)
+    return pl.when(response.is_not_null()).then(response > target).otherwise(_waited_hours(end, end_bs, basis) > target)
+
+
+def answered_at(end: datetime | pl.Expr) -> pl.Expr:
+    """When each ticket was first answered as seen at ``end`` (null: not by then).
+
+    Events stamped at or after ``end`` do not exist then: a recorded first response counts only
+    before it, and a ticket resolved before it with no response by then was first answered when
+    it was resolved (DESIGN.md)."""
+    response, resolved = pl.col("first_response_at"), pl.col("resolved_at")
+    return pl.when(response < end).then(response).when(resolved < end).then(resolved)
+
+
+def response_hours_at(end: datetime | pl.Expr, basis: Basis = "calendar") -> pl.Expr:
+    """First response time in the basis's hours as seen at ``end`` (see ``answered_at``; null: not
+    answered by then)."""
+    first_col, resolution_col = _COLUMNS[basis]
+    # with a first response recorded, first_col is measured to it; else it equals the resolution time
+    return (pl.when(pl.col("first_response_at") < end).then(pl.col(first_col))
+            .when(pl.col("resolved_at") < end).then(pl.col(resolution_col)))
 
 
 def _time_stats(end: datetime | pl.Expr, basis: Basis) -> list[pl.Expr]:
-    """p50/p90 of first response and resolution over the rows answered / resolved by ``end``
+    """p50/p90 of first response and resolution over the rows answered / resolved before ``end``
     (a moment, or an expression giving each row's period end)."""
-    first_col, resolution_col = _COLUMNS[basis]
-    first = pl.col(first_col).filter(pl.col("first_answer_at") <= end)
-    resolution = pl.col(resolution_col).filter(pl.col("resolved_at") <= end)
+    resolution_col = _COLUMNS[basis][1]
+    first = response_hours_at(end, basis).drop_nulls()
+    resolution = pl.col(resolution_col).filter(pl.col("resolved_at") < end)
     return [
         first.quantile(0.5, "linear").alias("first_response_p50"),
         first.quantile(0.9, "linear").alias("first_response_p90"),
@@ -125,12 +137,13 @@ def summarise_backlog(ds: Dataset, period: Period) -> pl.LazyFrame:
 
 
 def summarise_backlog_over(ds: Dataset, buckets: Buckets) -> pl.LazyFrame:
-    """The backlog at every bucket's end: a ticket counts at the ends from the first one at or after
-    its creation up to (not including) the first one at or after its resolution."""
+    """The backlog at every bucket's end: a ticket counts at the ends from the first one after its
+    creation up to (not including) the first one after its resolution (an event stamped exactly at an
+    end belongs to the next period)."""
     n = len(buckets)
     resolved = pl.col("resolved_at")
     spans = ds.tickets.filter(
-        (pl.col("created_at") <= buckets.last_end) & (resolved.is_null() | (resolved > buckets.periods[0].end_ts))
+        (pl.col("created_at") < buckets.last_end) & (resolved.is_null() | (resolved >= buckets.periods[0].end_ts))
     ).select(
         lo=buckets.first_end_from("created_at"),
         hi=pl.when(resolved.is_null()).then(pl.lit(n, dtype=pl.Int64)).otherwise(buckets.first_end_from("resolved_at")),
@@ -221,14 +234,15 @@ HISTOGRAM_EDGES: tuple[float, ...] = (0, 1, 2, 4, 8, 12, 24, 48, 72, 120, 168, 3
 
 def time_histogram(ds: Dataset, period: Period, basis: Basis = "calendar") -> pl.DataFrame:
     """How first response and resolution times spread (tickets per hour band), binned in Polars."""
-    first_col, resolution_col = _COLUMNS[basis]
+    resolution_col = _COLUMNS[basis][1]
     edges = list(HISTOGRAM_EDGES)
     labels = [f"{a:g}–{b:g} h" for a, b in itertools.pairwise(edges)] + [f"{edges[-1]:g}+ h"]
     frame = created_in(ds, period)
     parts = []
-    for name, column, event in (("first response", first_col, "first_answer_at"),
-                                ("resolution", resolution_col, "resolved_at")):
-        values = frame.filter(pl.col(event) <= period.end_ts).select(pl.col(column).alias("hours"))
+    end = period.end_ts
+    for name, hours in (("first response", response_hours_at(end, basis)),
+                        ("resolution", pl.col(resolution_col).filter(pl.col("resolved_at") < end))):
+        values = frame.select(hours.alias("hours"))
         # band i holds edges[i] <= hours < edges[i + 1]: i is the number of upper edges at or below the value
         band = pl.sum_horizontal([(pl.col("hours") >= edge).cast(pl.Int32) for edge in edges[1:]])
         parts.append(
@@ -245,24 +259,62 @@ def time_histogram(ds: Dataset, period: Period, basis: Basis = "calendar") -> pl
     )
 
 
-def sla_watchlist(ds: Dataset, period: Period, basis: Basis = "calendar") -> pl.DataFrame:
-    """Tickets not answered at the period end that are past their target or in its last quarter,
-    oldest first: what a supervisor acts on today."""
+RECENT_BREACH_DAYS = 7
+"""A ticket that breached within this many days before the period end is still "at risk now"; one that
+breached earlier is long-stale (a separate list: it no longer tops the watchlist)."""
+
+
+def _waiting(ds: Dataset, period: Period, basis: Basis) -> pl.LazyFrame:
+    """Tickets created by the period end and neither answered nor resolved by then, with ``waited_hours``
+    (at the end, in the basis), ``target_hours`` and ``waited_before_hours`` (the wait
+    ``RECENT_BREACH_DAYS`` days before the end; negative for tickets created since)."""
     end = period.end_ts
-    target = sla_target_expr(ds.settings.targets)
-    waiting = ds.tickets.filter(
-        (pl.col("created_at") <= end)
-        & (pl.col("first_answer_at").is_null() | (pl.col("first_answer_at") > end))
-        & (pl.col("resolved_at").is_null() | (pl.col("resolved_at") > end))
-    ).with_columns(waited_hours=waited_hours_expr(ds, period, basis), target_hours=target)
+    before = end - timedelta(days=RECENT_BREACH_DAYS)
+    calendar = ds.settings.calendar
+    before_bs = pl.lit(business_seconds_at(before, calendar)) if basis == "business" else None
+    return ds.tickets.filter((pl.col("created_at") < end) & answered_at(end).is_null()).with_columns(
+        waited_hours=waited_hours_expr(ds, period, basis), target_hours=sla_target_expr(ds.settings.targets),
+        waited_before_hours=_waited_hours(pl.lit(before), before_bs, basis))
+
+
+def _with_customer_name(tickets: pl.LazyFrame, ds: Dataset) -> pl.LazyFrame:
+    """``tickets`` with their customer's name (empty for a ticket without a known customer), order kept."""
+    return tickets.join(ds.customers.select("customer_id", customer_name="name"), on="customer_id", how="left",
+                        maintain_order="left")
+
+
+def sla_watchlist(ds: Dataset, period: Period, basis: Basis = "calendar") -> pl.DataFrame:
+    """What a supervisor acts on now: tickets unanswered at the period end that are in the last quarter of
+    their first-response target (``due soon``) or breached it within the last ``RECENT_BREACH_DAYS`` days
+    (``breached``), oldest first. Waits and targets in the basis's hours; tickets past their target for
+    longer are in ``sla_stale``."""
+    target, waited = pl.col("target_hours"), pl.col("waited_hours")
+    recent = (waited > target) & (pl.col("waited_before_hours") <= target)
+    due_soon = (waited >= AT_RISK_SHARE * target) & (waited <= target)
     return (
-        waiting.filter(pl.col("waited_hours") >= AT_RISK_SHARE * pl.col("target_hours"))
-        .with_columns(sla=pl.when(pl.col("waited_hours") > pl.col("target_hours")).then(pl.lit("breached"))
-                      .otherwise(pl.lit("due soon")),
-                      over_by_hours=pl.col("waited_hours") - pl.col("target_hours"))
+        _waiting(ds, period, basis).filter(due_soon | recent)
+        .with_columns(sla=pl.when(waited > target).then(pl.lit("breached")).otherwise(pl.lit("due soon")),
+                      over_by_hours=waited - target)
         .sort("created_at", "ticket_id")
+        .pipe(_with_customer_name, ds)
         .select("ticket_id", "created_at", "priority", "sla", "waited_hours", "target_hours", "over_by_hours",
-                "team", "agent", "channel", "product", "customer_id")
+                "team", "agent", "channel", "product", "customer_id", "customer_name")
+        .collect()
+    )
+
+
+def sla_stale(ds: Dataset, period: Period, basis: Basis = "calendar") -> pl.DataFrame:
+    """Long-stale tickets: unanswered at the period end and already past their first-response target
+    ``RECENT_BREACH_DAYS`` days before it, oldest first, with ``waited_days`` (calendar days from creation
+    to the period end) and ``target_hours`` (in the basis)."""
+    end = period.end_ts
+    return (
+        _waiting(ds, period, basis).filter(pl.col("waited_before_hours") > pl.col("target_hours"))
+        .with_columns(waited_days=(pl.lit(end) - pl.col("created_at")).dt.total_microseconds() / (24 * _HOUR_US))
+        .sort("created_at", "ticket_id")
+        .pipe(_with_customer_name, ds)
+        .select("ticket_id", "created_at", "priority", "waited_days", "target_hours", "team", "agent", "channel",
+                "product", "customer_id", "customer_name")
         .collect()
     )
 

@@ -54,10 +54,12 @@ from crm.mapping_form import (
     value_rows,
     vocabulary,
 )
+from crm.roles import NotPermitted
 from crm.sources import ReadOptions, SourceError, describe_delimiter
 from crm.store import Store, StoreError
 from crm.suggest import Suggestion
 from crm.ui import loaders
+from crm.ui.access import actor_name, actor_role, allowed, only_for
 
 UPLOAD_ROOT = Path(tempfile.gettempdir()) / "crm-uploads"
 NOT_IMPORTED = "— not imported —"
@@ -74,7 +76,7 @@ _PROBLEM_COLUMNS = {
     "value": st.column_config.TextColumn("Value", width=130),
     "rule": st.column_config.TextColumn("Rule", width=640),
 }
-_ERRORS = (SourceError, MappingError, ImportRejected, StoreError, pl.exceptions.PolarsError)
+_ERRORS = (SourceError, MappingError, ImportRejected, StoreError, NotPermitted, pl.exceptions.PolarsError)
 """What a person's file or mapping can cause; shown as a message, never as a traceback."""
 
 
@@ -412,7 +414,9 @@ def import_now(store: Store, mapping: ImportMapping, quarantine: Path | None) ->
         bar.progress(min(max(fraction, 0.0), 1.0), text=plain(text))
 
     try:
-        _, result = run_import(store, mapping, quarantine=quarantine, mapping_text=to_toml(mapping), progress=progress)
+        _, result = run_import(store, mapping, quarantine=quarantine, mapping_text=to_toml(mapping), progress=progress,
+                               actor=actor_name(), role=actor_role())
+        loaders.changed_here()
     except _ERRORS as exc:
         bar.empty()
         show_error("Nothing was imported.", exc)
@@ -448,9 +452,12 @@ def show_outcome() -> None:
 
 def act(ctx_url: str, version: int, store: Store, mapping: ImportMapping, action: str | None, quarantine: Path | None,
         ) -> None:
-    """Preview, validate or import ``mapping`` as asked."""
+    """Preview, validate or import ``mapping`` as asked (importing: for the roles that may)."""
     if action == "import":
-        import_now(store, mapping, quarantine)
+        if allowed("import"):
+            import_now(store, mapping, quarantine)
+        else:
+            only_for("import", "import data")
         return
     if action is None:
         return
@@ -505,7 +512,8 @@ def mapping_file_panel(url: str, version: int, store: Store, folder: Path) -> No
         return
     buttons = st.container(horizontal=True)
     validate = buttons.button("Validate mapping", icon=":material/rule:", key="data_mapping_validate")
-    run = buttons.button("Import mapping", type="primary", icon=":material/upload:", key="data_mapping_import")
+    run = buttons.button("Import mapping", type="primary", icon=":material/upload:", key="data_mapping_import",
+                         disabled=not allowed("import"))
     if run:
         import_now(store, mapping, None)
     elif validate:
@@ -545,6 +553,9 @@ def history_panel(store: Store) -> None:
     if not ids:
         st.caption("No import can be undone: their rows are no longer in the store.")
         return
+    if not allowed("import"):
+        only_for("import", "undo an import")
+        return
     with st.container(border=True, width=640):
         batch = st.selectbox("Undo an import", ids, format_func=lambda i: describe_import(history, i), key="data_undo_pick",
                              help="Its rows are removed and the rows it replaced come back, in one transaction. "
@@ -553,7 +564,8 @@ def history_panel(store: Store) -> None:
         if st.button(f"Undo import {batch}", key="data_undo_go", disabled=not sure, icon=":material/undo:"):
             try:
                 with st.spinner(f"Undoing import {batch}…"):
-                    result = undo_import(store, batch)
+                    result = undo_import(store, batch, actor=actor_name(), role=actor_role())
+                    loaders.changed_here()
             except _ERRORS as exc:
                 show_error(f"Import {batch} was not undone.", exc)
                 return

@@ -2,26 +2,29 @@
 
 Every page script calls ``page_frame()`` first, so a page also works when run
 on its own (a deep link on a fresh server, AppTest). The filter bar is built
-from the URL on a session's first run and written back to the URL on every
-run, so any view is a shareable link.
+from the URL whenever the URL leads a run (a new session, a link, Back or
+Forward) and written back to the URL when a person changes it, so any view is
+a shareable link and each action one browser history entry (crm.ui.url).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import NoReturn
 
 import streamlit as st
 
+from crm.auth import User
 from crm.charts import BRUSH
 from crm.config import ConfigError
 from crm.dataset import Frames
 from crm.filters import (
     DEFAULT_PRESET,
     DIMENSIONS,
-    PAGE_PARAMS,
     PRESETS,
     Filters,
     Period,
@@ -29,10 +32,23 @@ from crm.filters import (
     resolve_preset,
 )
 from crm.format import plain
-from crm.segments import SegmentRule, SegmentRuleError, member_ids
+from crm.narrowing import UnscopedRead, member_ids
+from crm.narrowing import dimension_values as scoped_values
+from crm.roles import may_open
+from crm.scope import Scope
+from crm.segment_rules import SegmentRule, SegmentRuleError
+from crm.selections import check_selection, describe_selections, selectable_values, step_names
 from crm.store import Store, StoreError
 from crm.ui import loaders
-from crm.ui.pages import PAGES
+from crm.ui.layout import apply_layout
+from crm.ui.loading import LoadingView
+from crm.ui.pages import FAVICON, PAGES, pages_for
+from crm.ui.selection import selection_banner
+from crm.ui.session import current_user, not_permitted, page_links, require_user
+from crm.ui.url import current_page, current_query, follow_url, page_link, seen, set_link_filters, url_leads, write_url
+from crm.views import page_view, param_names
+
+log = logging.getLogger(__name__)
 
 _DIM_LABELS = {"region": "Region", "segment": "Segment", "product": "Product", "team": "Team", "owner": "Owner / agent"}
 _DIM_HELP = {
@@ -46,7 +62,7 @@ _DIM_HELP = {
 
 @dataclass(frozen=True)
 class PageContext:
-    """What a page needs: the store, its frames for the current data version, the filters."""
+    """What a page needs: the store, its frames for the current data version, the filters, who is signed in."""
 
     url: str
     store: Store
@@ -54,31 +70,97 @@ class PageContext:
     frames: Frames
     filters: Filters
     anchor: date
+    user: User
 
 
-def page_frame(title: str, icon: str = ":material/monitoring:") -> PageContext:
-    """Set up the page, reach the store, build the filter bar; stop with a clear message on failure."""
-    st.set_page_config(page_title=f"{title} · CRM Cockpit", page_icon=icon, layout="wide")
+def page_frame(title: str) -> PageContext:
+    """Set up the page (the app's FAVICON on its tab), reach the store, sign the person in (or show the login
+    page), check their role may open the page, build the filter bar; stop with a clear message on failure."""
+    st.set_page_config(page_title=f"{title} · CRM Cockpit", page_icon=FAVICON, layout="wide")
+    apply_layout()
+    path = next((p.path for p in PAGES if p.title == title), title)
     try:
         url = loaders.database_url()
         store = loaders.get_store(url)
         version = store.data_version()
+        loading = LoadingView(title)  # draws the frame and a progress bar only if something has to load
         if version == 0 and loaders.should_fill_with_demo(url):
-            with st.spinner("Creating the demo store with two years of sample data (first start, a few seconds)…"):
-                loaders.fill_with_demo_if_empty(store)
+            loading(0.0, "Creating the demo store: two years of sample data (first start, a few seconds)")
+            loaders.fill_with_demo_if_empty(store)
             version = store.data_version()
-        with st.spinner("Loading data…"):
-            frames = loaders.get_frames(url, version)
+            loading.close()
+        user = require_user(store, path)  # a visitor gets the login page, and no data is loaded for them
+        if not may_open(user.role, path):
+            not_permitted(user, path)
+        served = loaders.serve_frames(url, version, progress=loading)
+        loading.close()
     except (StoreError, ConfigError) as exc:
-        st.error(f"**The data store cannot be used.** {plain(exc)}", icon=":material/database_off:")
-        st.info(
-            "Check `CRM_DATABASE_URL` or `[connections.crm] url` in `.streamlit/secrets.toml`, "
-            "or unset both to use the embedded demo store."
-        )
-        st.stop()
+        _unreachable(exc)
+    frames = served.frames
     anchor = min(frames.last_event_date() or date.today(), date.today())
+    follow_url(path)
     filters = filter_bar(frames, anchor)
-    return PageContext(url, store, version, frames, filters, anchor)
+    _newer_data_notice(url, served)
+    selection_banner(frames, filters)
+    return PageContext(url, store, frames.version, frames, filters, anchor, user)
+
+
+REFRESH_CHECK_SECONDS = 2.0
+"""While newer data loads in the background, a page checks this often whether it is ready."""
+
+
+NOTICES_SHOWN = "flt_notices_shown"
+"""st.session_state key: the link notices the last run showed."""
+
+
+def redraw_page() -> None:
+    """Rerun the whole page for something that arrived in the background (newer data, a fitted model): the
+    same view, so the link's notices it showed are shown again instead of vanishing."""
+    st.session_state["flt_notices"] = st.session_state.get(NOTICES_SHOWN, [])
+    st.rerun(scope="app")
+
+
+def _newer_data_notice(url: str, served: loaders.Served) -> None:
+    """Say that newer data is being prepared (the page shows the data before it meanwhile) and redraw the
+    page once it is ready; or that it could not be loaded."""
+    if served.failed:
+        st.warning(f"Newer data could not be loaded ({served.failed}); this page shows data version "
+                   f"{served.frames.version}. The server log has the details.", icon=":material/sync_problem:")
+    elif served.preparing is not None:
+        st.info(f"Newer data (version {served.preparing}) is being prepared: this page shows version "
+                f"{served.frames.version} until it is ready, then refreshes by itself.", icon=":material/sync:")
+        _wait_for_version(url, served.preparing)
+
+
+@st.fragment(run_every=REFRESH_CHECK_SECONDS)
+def _wait_for_version(url: str, version: int) -> None:
+    if loaders.is_ready(url, version):
+        redraw_page()
+
+
+RETRY_SECONDS = 15
+"""While the store cannot be reached, a page tries again this often (and redraws itself once it can)."""
+
+
+def _unreachable(exc: Exception) -> NoReturn:
+    """The store cannot be reached or the settings read: say so without the URL, user, host or database
+    name (the full error goes to the server log), keep the page links, try again every RETRY_SECONDS."""
+    log.error("The data store cannot be used: %s", exc)
+    page_links(current_user())
+    st.error(f"The database cannot be reached right now. The app retries every {RETRY_SECONDS} seconds.",
+             icon=":material/database_off:")
+    _retry_store()
+    st.stop()
+
+
+@st.fragment(run_every=RETRY_SECONDS)
+def _retry_store() -> None:
+    try:
+        loaders.get_store(loaders.database_url()).data_version()
+    except (StoreError, ConfigError) as exc:
+        log.info("The data store still cannot be used: %s", exc)
+        return
+    st.rerun(scope="app")
 
 
 def _latest_day(anchor: date) -> date:
@@ -87,10 +169,11 @@ def _latest_day(anchor: date) -> date:
 
 
 def _init_from_url(frames: Frames, anchor: date) -> None:
-    """On a session's first run, set the filter widgets from the query string."""
-    params = {k: st.query_params.get_all(k) for k in st.query_params}
-    filters, notices = Filters.from_query_params(params, anchor, known=frames.dimension_values(),
-                                                 latest=_latest_day(anchor))
+    """When the URL leads the run (a new session, a link, Back/Forward), set the filter widgets from it."""
+    params = current_query()
+    filters, notices = Filters.from_query_params(params, anchor, known=scoped_values(frames, _session_scope()),
+                                                 page_keys=param_names(current_page()), latest=_latest_day(anchor))
+    notices.extend(page_view(current_page(), params)[1])
     st.session_state["flt_preset"] = filters.preset
     st.session_state["flt_range"] = (filters.period.start, filters.period.end)
     st.session_state["flt_compare"] = filters.compare
@@ -98,7 +181,9 @@ def _init_from_url(frames: Frames, anchor: date) -> None:
         st.session_state[f"flt_{dim}"] = list(values)
     st.session_state["flt_customers"] = filters.customers
     st.session_state["flt_segment_rule"] = _checked_rule(filters.segment_rule, notices)
-    st.session_state["flt_selection"] = filters.selection
+    st.session_state["flt_selection"], dropped = check_selection(filters.selection, selectable_values(frames),
+                                                                 step_names(frames))
+    notices.extend(dropped)
     st.session_state["flt_notices"] = notices
     st.session_state["flt_ready"] = True
     _save_widgets()
@@ -177,17 +262,25 @@ def _remember() -> None:
     _save_widgets()
 
 
+def _session_scope() -> Scope:
+    """The signed-in person's row scope (every page's filters carry it; crm.narrowing applies it)."""
+    user = current_user()
+    if user is None:  # page_frame's sign-in stops a visitor's run before the filter bar
+        raise UnscopedRead("no one is signed in to this session")
+    return user.scope
+
+
 def filter_bar(frames: Frames, anchor: date) -> Filters:
-    """The global filters in the sidebar; returns the Filters and mirrors them into the URL."""
+    """The global filters in the sidebar, within the signed-in person's scope; returns the Filters and
+    mirrors them (never the scope) into the URL."""
+    scope = _session_scope()
     st.session_state["flt_anchor"] = anchor
-    if not st.session_state.get("flt_ready"):
+    if url_leads() or not st.session_state.get("flt_ready"):
         _init_from_url(frames, anchor)
     _restore_widgets()
-    values = frames.dimension_values()
+    values = scoped_values(frames, scope)
     with st.sidebar:
-        # Our own links: the same on a fresh server's first (legacy pages/) run and under st.navigation.
-        for page in PAGES:
-            st.page_link(page.path, label=page.title, icon=page.icon)
+        links = st.container()  # drawn once the filters are known: every link carries them
         st.divider()
         st.markdown("### Filters")
         st.selectbox("Period", list(PRESETS), format_func=PRESETS.__getitem__, key="flt_preset",
@@ -205,7 +298,7 @@ def filter_bar(frames: Frames, anchor: date) -> Filters:
         rule_text = st.session_state.get("flt_segment_rule", "")
         if rule_text:
             rule = SegmentRule.from_json(rule_text)
-            count = len(member_ids(frames, rule_text))
+            count = len(member_ids(frames, rule_text, scope))
             st.info(f"**{count:,} customers** in the segment: {plain(rule.describe())}", icon=":material/group:")
         elif customers:
             st.info(f"{len(customers):,} selected customers", icon=":material/group:")
@@ -213,11 +306,14 @@ def filter_bar(frames: Frames, anchor: date) -> Filters:
             st.button("Clear customer selection", key="flt_clear_customers", on_click=clear_customer_selection)
         selection = st.session_state.get("flt_selection", ())
         if selection:
-            shown = ", ".join(f"{k} {v}" for k, v in selection)
+            chosen = Filters.create(Period(anchor, anchor), selection=selection, scope=scope)
+            shown = " · ".join(item.text for item in describe_selections(chosen, frames))
             st.info(f"Chart selection: {plain(shown)}", icon=":material/ads_click:")
             st.button("Clear chart selection", key="flt_clear_selection", on_click=clear_selection)
         st.caption(f"Data through {anchor:%d %b %Y} · data version {frames.version}")
-    for notice in st.session_state.pop("flt_notices", []):
+    notices = st.session_state.pop("flt_notices", [])
+    st.session_state[NOTICES_SHOWN] = notices  # a redraw of this same view shows them again (redraw_page)
+    for notice in notices:
         st.warning(plain(notice), icon=":material/link_off:")
 
     period = _period_from_widgets(anchor)
@@ -228,14 +324,22 @@ def filter_bar(frames: Frames, anchor: date) -> Filters:
         regions=st.session_state["flt_region"], segments=st.session_state["flt_segment"],
         products=st.session_state["flt_product"], teams=st.session_state["flt_team"],
         owners=st.session_state["flt_owner"], customers=list(customers),
-        selection=st.session_state.get("flt_selection", ()), segment_rule=rule_text,
+        selection=st.session_state.get("flt_selection", ()), segment_rule=rule_text, scope=scope,
     )
-    current = {k: st.query_params.get_all(k) for k in st.query_params}
-    wanted = filters.to_query_params()
-    wanted.update({k: v for k, v in current.items() if k in PAGE_PARAMS})
-    if current != wanted:
-        st.query_params.from_dict(wanted)
+    set_link_filters(filters.to_query_params())
+    with links:
+        # Our own links: the same on a fresh server's first (legacy pages/) run and under st.navigation.
+        user = current_user()
+        for page in pages_for(user.role if user else None):  # the pages this person may open
+            page_link(page.path, label=page.title, icon=page.icon)
+    if _range_complete():  # a range half picked in the date picker is not a view yet: no history entry
+        write_url({**filters.to_query_params(), **page_view(current_page(), current_query())[0]})
     return filters
+
+
+def _range_complete() -> bool:
+    raw = st.session_state.get("flt_range") or ()
+    return isinstance(raw, date) or len([d for d in raw if isinstance(d, date)]) != 1
 
 
 def _period_from_widgets(anchor: date) -> Period:
@@ -257,17 +361,16 @@ def page_choice(
     labels: dict[str, str] | None = None,
     help: str | None = None,
 ) -> str:
-    """A view setting kept in the URL (``?mode=strict``): read on first sight, written back on change."""
-    if key not in st.session_state:
-        raw = st.query_params.get(param)
-        if raw is not None and raw not in options:
-            st.warning(plain(f"Ignored {param}={raw!r} from the link; one of {', '.join(options)}."), icon=":material/link_off:")
+    """A view setting kept in the URL (``?mode=strict``; the page's entry in ``crm.views.VIEWS``): read from
+    the URL when it leads the run (first sight, a link, Back/Forward), written back on change."""
+    if key not in st.session_state or url_leads():
+        raw = st.query_params.get(param)  # a bad value was reported and replaced by the filter bar
         st.session_state[key] = raw if raw in options else default
     names = labels or {}
     value = st.segmented_control(label, options, key=key, format_func=lambda o: names.get(o, o.capitalize()),
-                                 help=help, selection_mode="single") or default
+                                 help=help, selection_mode="single", wrap=True) or default
     if st.query_params.get(param) != value:
-        st.query_params[param] = value
+        write_url({**current_query(), param: [value]})
     return value
 
 
@@ -356,6 +459,7 @@ def set_drill_path(param: str, path: tuple[tuple[str, str], ...]) -> None:
         st.query_params[param] = [f"{level}:{value}" for level, value in path]
     elif param in st.query_params:
         del st.query_params[param]
+    seen()
 
 
 def view_key(prefix: str, *parts: object) -> str:

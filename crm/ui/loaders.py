@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
 
 import polars as pl
 import streamlit as st
 
-from crm import demo
+from crm import auth, demo
 from crm.config import is_embedded, resolve_database_url
-from crm.dataset import Frames, load_frames
-from crm.filters import Filters
+from crm.cross_sell import association_rules, rule_targets
+from crm.dataset import Frames, Progress, load_frames
+from crm.filters import Filters, Period
 from crm.metrics import compute_with_previous, monthly_trend
 from crm.metrics.kpis import Values
-from crm.reports import DEFAULT_OPTIONS, ReportOptions, build_report
+from crm.narrowing import evaluate, member_ids, narrow, narrowing_scope, scores
+from crm.reports import DEFAULT_OPTIONS, ReportOptions, build_report, with_month_coverage
+from crm.segment_rules import SegmentRule
+from crm.segments import customer_table
 from crm.store import Store
 
+if TYPE_CHECKING:
+    from crm.churn_risk import ChurnModels
+
 _fill_lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 def database_url() -> str:
@@ -42,24 +56,133 @@ def fill_with_demo_if_empty(store: Store) -> bool:
         if store.data_version() > 0:
             return False
         store.replace_business_data(demo.generate(demo.DemoSpec()))
+        auth.add_demo_users(store)  # one demo-only user per role (README), as `init-demo` adds them
         return True
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)
-def get_frames(url: str, version: int) -> Frames:
-    """The enriched tables for one data version, shared by every session."""
-    return load_frames(get_store(url), version)
+class _Shelf:
+    """The loaded frames of the last ``KEEP`` data versions, shared by every session. Not an
+    ``st.cache_resource`` on the load itself: a load reports its steps to the session that runs it
+    (a progress bar), and a cached function must not draw. The lock makes a second session that misses
+    wait for a load in progress instead of starting its own; ``refreshing`` holds the newer versions
+    being loaded in the background while the pages keep serving the one before."""
+
+    KEEP = 2
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.frames: dict[tuple[str, int], Frames] = {}
+        self.refreshing: dict[tuple[str, int], threading.Thread] = {}
+        self.failed: dict[tuple[str, int], str] = {}
+
+    def keep(self, key: tuple[str, int], frames: Frames) -> None:
+        self.frames[key] = frames
+        while len(self.frames) > _Shelf.KEEP:
+            self.frames.pop(next(iter(self.frames)))
+
+    def newest(self, url: str, below: int) -> Frames | None:
+        """The newest loaded frames of ``url`` older than version ``below``."""
+        older = [(v, f) for (u, v), f in self.frames.items() if u == url and v < below]
+        return max(older, key=lambda item: item[0])[1] if older else None
+
+
+@st.cache_resource(show_spinner=False)
+def _shelf() -> _Shelf:
+    return _Shelf()
+
+
+def get_frames(url: str, version: int, progress: Progress | None = None) -> Frames:
+    """The enriched tables for one data version, shared by every session; ``progress`` hears the steps
+    of a load (crm.dataset.load_frames) when this call has to load them, and nothing when they are there."""
+    shelf = _shelf()
+    frames = shelf.frames.get((url, version))
+    if frames is not None:  # the usual case: no lock, so a load of a newer version keeps no one waiting
+        return frames
+    with shelf.lock:
+        frames = shelf.frames.get((url, version))
+        if frames is None:
+            frames = load_frames(get_store(url), version, progress, save_in_background=True)
+            shelf.keep((url, version), frames)
+        return frames
+
+
+@dataclass(frozen=True)
+class Served:
+    """The frames a page shows: the newest version ready, and the newer one being prepared (if any)."""
+
+    frames: Frames
+    preparing: int | None = None
+    """A newer data version loading in the background (the page says so and refreshes when it is ready)."""
+    failed: str | None = None
+    """Why the newer version could not be loaded (the pages go on with ``frames``)."""
+
+
+_CHANGED_HERE = "crm_changed_data"
+"""st.session_state key: this session just changed the data (an import, an undo, a merge, a settings save)."""
+
+
+def changed_here() -> None:
+    """Call after this session changed the data: its next page waits for the new data (with the progress
+    bar) instead of showing the older data with a notice, so the person sees the effect of their change."""
+    st.session_state[_CHANGED_HERE] = True
+
+
+def serve_frames(url: str, version: int, progress: Progress | None = None) -> Served:
+    """The frames for ``version`` when loaded; else, when an older version is loaded, that one while
+    ``version`` loads in a background thread (an import or a settings change never leaves the pages
+    blank); else (the first start) load now, reporting to ``progress``."""
+    shelf = _shelf()
+    key = (url, version)
+    if key in shelf.frames:
+        st.session_state.pop(_CHANGED_HERE, None)
+        return Served(shelf.frames[key])
+    previous = shelf.newest(url, version)
+    if previous is None or st.session_state.pop(_CHANGED_HERE, False):
+        return Served(get_frames(url, version, progress))
+    with shelf.lock:
+        if key in shelf.frames:
+            return Served(shelf.frames[key])
+        if key in shelf.failed:
+            return Served(previous, failed=shelf.failed[key])
+        if key not in shelf.refreshing:
+            thread = threading.Thread(target=_refresh, args=(url, version), name=f"crm-load-v{version}", daemon=True)
+            shelf.refreshing[key] = thread
+            thread.start()
+    return Served(previous, preparing=version)
+
+
+def _refresh(url: str, version: int) -> None:
+    shelf = _shelf()
+    key = (url, version)
+    try:
+        frames = load_frames(get_store(url), version, save_in_background=True)
+    except Exception as exc:  # the pages go on with the older frames and say the newer could not be loaded
+        log.exception("loading data version %s failed", version)
+        with shelf.lock:
+            shelf.failed[key] = type(exc).__name__
+            shelf.refreshing.pop(key, None)
+        return
+    with shelf.lock:
+        shelf.keep(key, frames)
+        shelf.refreshing.pop(key, None)
+
+
+def is_ready(url: str, version: int) -> bool:
+    """True when ``version``'s frames are loaded (or failed to load: nothing more will come)."""
+    shelf = _shelf()
+    return (url, version) in shelf.frames or (url, version) in shelf.failed
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def get_kpis(url: str, version: int, filters: Filters) -> tuple[Values, Values]:
     """This period's and the previous period's metric values."""
     frames = get_frames(url, version)
-    return compute_with_previous(frames.narrow(filters), filters.period)
+    return compute_with_previous(narrow(frames, filters), filters.period)
 
 
 def get_trend(url: str, version: int, filters: Filters, months: int = 12) -> pl.DataFrame:
-    """Every metric per month for ``months`` months ending with the period (sparklines, trends).
+    """Every metric per month for ``months`` months ending with the period (sparklines, trends), with
+    ``complete`` / ``covered_days`` / ``calendar_days`` per month (crm.reports.with_month_coverage).
 
     Cached on the period's last day and the dimensions only, so moving the
     start date does not recompute it.
@@ -70,10 +193,159 @@ def get_trend(url: str, version: int, filters: Filters, months: int = 12) -> pl.
 @st.cache_data(show_spinner=False, max_entries=128)
 def _trend(url: str, version: int, anchored: Filters, months: int) -> pl.DataFrame:
     frames = get_frames(url, version)
-    return monthly_trend(frames.narrow(anchored), anchored.period, months)
+    return with_month_coverage(monthly_trend(narrow(frames, anchored), anchored.period, months), frames)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def get_report(url: str, version: int, name: str, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
     """A named report (crm.reports) for these filters and view options."""
     return build_report(name, get_frames(url, version), filters, options)
+
+
+# --- the Segments page: customers scored and selected within the person's scope -------------------------
+# Not st.cache_data: the score tables are large (a row per customer) and Frames.memo keeps them once per
+# data version, rule and scope without a copy per call; the rest is cheap next to them.
+
+
+def segment_scores(url: str, version: int, filters: Filters) -> pl.DataFrame:
+    """RFM scores at the period end over the filters' dimensions, within their scope."""
+    return scores(get_frames(url, version), SegmentRule.for_filters(filters), filters.period.end,
+                  narrowing_scope(filters))
+
+
+def segment_members(url: str, version: int, filters: Filters) -> set[str]:
+    """The customer ids of the filters' segment rule (the URL's ``seg=``), within their scope."""
+    if not filters.segment_rule:
+        return set()
+    return set(member_ids(get_frames(url, version), filters.segment_rule, narrowing_scope(filters)).to_list())
+
+
+def segment_selected(url: str, version: int, filters: Filters, rule: SegmentRule) -> pl.DataFrame:
+    """The scored customers ``rule`` selects over the filters' period, within their scope."""
+    return evaluate(get_frames(url, version), rule, filters.period, narrowing_scope(filters))
+
+
+def segment_customers(url: str, version: int, selected: pl.DataFrame, as_of: date, limit: int | None = None
+                      ) -> pl.DataFrame:
+    """The customer grid of ``selected`` (rows of segment_scores / segment_selected, already scoped)."""
+    return customer_table(get_frames(url, version), selected, as_of, limit=limit)
+
+
+# --- churn risk: the store's churn models, fitted once per data version in a background thread ------------
+# Not st.cache_resource on the fit itself: a fit takes seconds to minutes (about 13 s at 1M deals), the cockpit
+# must not wait for it, and the churn page shows what it is doing while it waits.
+
+
+class _ChurnFits:
+    """Churn model fits per (url, data version): the results, the fits running, what each is doing now."""
+
+    KEEP = 2
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.done: dict[tuple[str, int], ChurnModels] = {}
+        self.running: dict[tuple[str, int], threading.Thread] = {}
+        self.step: dict[tuple[str, int], str] = {}
+        self.failed: dict[tuple[str, int], str] = {}
+
+
+@st.cache_resource(show_spinner=False)
+def _churn_fits() -> _ChurnFits:
+    return _ChurnFits()
+
+
+def churn_models(url: str, version: int, frames: Frames, start: bool = True) -> ChurnModels | None:
+    """The store's churn models (crm.churn_risk) of this data version when fitted; otherwise None, after
+    starting the fit (once for the whole server) in a background thread unless ``start`` is False. A failed
+    fit returns ChurnModels with ``problem="failed"``."""
+    fits = _churn_fits()
+    key = (url, version)
+    if key in fits.done:
+        return fits.done[key]
+    if not start and key not in fits.failed:
+        return None
+    with fits.lock:
+        if key in fits.done:
+            return fits.done[key]
+        if key in fits.failed:
+            from crm.churn_risk import ChurnModels
+
+            return ChurnModels(frames.last_event_date(), problem="failed", detail=fits.failed[key])
+        if key not in fits.running:
+            fits.step[key] = "Starting…"
+            thread = threading.Thread(target=_fit_churn, args=(key, frames), name=f"crm-churn-v{version}", daemon=True)
+            fits.running[key] = thread
+            thread.start()
+    return None
+
+
+def churn_step(url: str, version: int) -> str:
+    """What the fit of this data version is doing now, in words ("" when none runs)."""
+    return _churn_fits().step.get((url, version), "")
+
+
+def wait_for_churn_models(url: str, version: int, frames: Frames, on_step: Callable[[str], None]) -> ChurnModels:
+    """``churn_models``, waiting for the fit when it runs; ``on_step`` hears each new stage in words."""
+    said = ""
+    while (models := churn_models(url, version, frames)) is None:
+        step = churn_step(url, version)
+        if step != said:
+            on_step(step)
+            said = step
+        time.sleep(0.25)
+    return models
+
+
+def _fit_churn(key: tuple[str, int], frames: Frames) -> None:
+    fits = _churn_fits()
+    try:
+        from crm.churn_risk import fit_churn_models  # scikit-learn is imported here, not on a page's first run
+
+        models = fit_churn_models(frames, step=lambda text: fits.step.__setitem__(key, text))
+    except Exception as exc:  # the pages say the model could not be fitted; the log has the details
+        log.exception("fitting the churn models of data version %s failed", key[1])
+        with fits.lock:
+            fits.failed[key] = type(exc).__name__
+            fits.running.pop(key, None)
+        return
+    with fits.lock:
+        fits.done[key] = models
+        while len(fits.done) > _ChurnFits.KEEP:
+            fits.done.pop(next(iter(fits.done)))
+        fits.running.pop(key, None)
+        fits.step.pop(key, None)
+
+
+def churn_risk_list(url: str, version: int, filters: Filters) -> pl.DataFrame:
+    """The risk list (crm.churn_risk.risk_table) of the customers these filters and their scope let through,
+    as of the models' day (the filters' period does not move it); empty until ``churn_models`` is ready."""
+    models = _churn_fits().done.get((url, version))
+    if models is None or models.as_of is None:
+        return pl.DataFrame()
+    return _risk_list(url, version, filters.with_period(Period(models.as_of, models.as_of)))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _risk_list(url: str, version: int, filters: Filters) -> pl.DataFrame:
+    from crm.churn_risk import risk_table
+
+    return risk_table(get_frames(url, version), filters, _churn_fits().done[(url, version)])
+
+
+# --- next product: association rules between products within the person's view ---------------------------
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cross_sell_rules(url: str, version: int, filters: Filters) -> pl.DataFrame:
+    """Every rule A → B between two products bought together in the period's baskets within these filters and
+    their scope (crm.cross_sell.association_rules with no thresholds: the page applies them)."""
+    frames = get_frames(url, version)
+    return association_rules(narrow(frames, filters), frames, filters.period, 0.0, 0.0)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cross_sell_targets(url: str, version: int, filters: Filters, antecedent: str, consequent: str) -> pl.DataFrame:
+    """The customers within these filters and their scope who bought ``antecedent`` by the period end and never
+    ``consequent``, most valuable first (crm.cross_sell.rule_targets)."""
+    frames = get_frames(url, version)
+    return rule_targets(narrow(frames, filters), frames, filters.period, antecedent, consequent)

@@ -11,6 +11,8 @@ from crm.dataset import load_frames
 from crm.filters import Filters, Period
 from crm.format import format_value
 from crm.metrics import churn, definition
+from crm.narrowing import narrow
+from crm.scope import Scope
 from tests.app.conftest import open_page, shown
 
 H1 = {"from": "2026-01-01", "to": "2026-06-30"}
@@ -25,7 +27,7 @@ def open_here(query: dict) -> AppTest:
 def test_tiles_and_tables_follow_the_activity_window(app_store, window):
     at = open_here({**H1, "window": str(window), "dim": "segment"})
     assert not at.exception, at.exception
-    ds = load_frames(app_store).narrow(Filters.create(PERIOD))
+    ds = narrow(load_frames(app_store), Filters.create(PERIOD, scope=Scope()))
     summary = churn.summarise_customers(ds, PERIOD, window).collect().row(0, named=True)
     shown = {m.label: m.value for m in at.metric}
     for key in ("active_customers", "churn_rate"):

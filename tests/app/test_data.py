@@ -24,13 +24,13 @@ from tests.app.conftest import open_page
 from tests.conftest import ROOT
 
 DEALS = b"""Deal ID,Account,Owner,Product,Amount,Created,Closed,Status
-IMP-1,CUST-0001,Ada Import,GTX Pro,120000,2026-03-02,2026-05-04,Closed Won
-IMP-2,CUST-0002,Ada Import,GTX Pro,95500,2026-03-09,2026-05-11,Closed Won
-IMP-3,CUST-0003,Ada Import,MG Special,230250,2026-03-16,2026-05-18,Won (paid)
-IMP-4,CUST-0004,Ada Import,MG Special,64000,2026-03-23,2026-05-25,Won (paid)
-IMP-5,CUST-0005,Ada Import,GTX Basic,310000,2026-03-30,2026-06-01,Closed Won
-IMP-6,CUST-0006,Ada Import,GTX Basic,50000,2026-04-06,2026-06-08,Closed Lost
-IMP-7,CUST-0007,Ada Import,GTX Basic,70000,2026-04-13,,In progress
+IMP-1,C0000001,Ada Import,GTX Pro,120000,2026-03-02,2026-05-04,Closed Won
+IMP-2,C0000002,Ada Import,GTX Pro,95500,2026-03-09,2026-05-11,Closed Won
+IMP-3,C0000003,Ada Import,MG Special,230250,2026-03-16,2026-05-18,Won (paid)
+IMP-4,C0000004,Ada Import,MG Special,64000,2026-03-23,2026-05-25,Won (paid)
+IMP-5,C0000005,Ada Import,GTX Basic,310000,2026-03-30,2026-06-01,Closed Won
+IMP-6,C0000006,Ada Import,GTX Basic,50000,2026-04-06,2026-06-08,Closed Lost
+IMP-7,C0000007,Ada Import,GTX Basic,70000,2026-04-13,,In progress
 """
 """Seven deals: 'Closed Won' / 'Closed Lost' are usual spellings the suggestion maps; 'Won (paid)' is not,
 and 'In progress' falls to the suggested otherwise (open)."""
@@ -127,9 +127,9 @@ def test_the_history_lists_an_import_made_with_the_cli_mapping(own_store):
     history = frame_with(at, "Import", "When", "Tables", "Files", "Rows", "Rejected", "By", "Status", "Undone")
     assert len(history) == 1
     row = history.iloc[0]
-    # data/examples/sales_pipeline/README.md: pipeline_stages 4, opportunities 40, opportunity_stages 99
-    assert row["Rows"] == 4 + 40 + 99
-    assert row["Tables"] == "pipeline_stages,opportunities,opportunity_stages"
+    # data/examples/sales_pipeline/README.md: pipeline_stages 4, customers 19, opportunities 40, opportunity_stages 99
+    assert row["Rows"] == 4 + 19 + 40 + 99
+    assert row["Tables"] == "pipeline_stages,customers,opportunities,opportunity_stages"
     assert row["Files"] == "literal rows, sales_pipeline.csv"
     assert (row["Status"], row["Rejected"]) == ("loaded", 0)
     assert widget(at.selectbox, "Undo an import").value == result.batch
@@ -297,7 +297,15 @@ def test_hand_typed_spellings_share_one_value_map_row_and_import(own_store):
     # data/examples/helpdesk_tickets/README.md: priority high 11, low 9, normal 9, urgent 3 ("LOW", "low", "medium ")
     assert {v: (n, m) for v, n, m in zip(editor["value"], editor["rows"], editor["maps_to"], strict=True)} == {
         "High": (11, "high"), "Low": (9, "low"), "Medium": (9, "normal"), "Critical": (3, "urgent")}
+    # the export's customer ids (CUST-1082, ...) are not customers of this store: a ticket must not point at a
+    # customer that does not exist, so the import refuses them until customer_id is left out
     at = press(at, "Import")
+    error = next(e.value for e in at.error if e.value.startswith("**Nothing was imported.**"))
+    assert plain("tickets.csv was not imported into tickets: 32 problem(s); nothing was written.") in error
+    assert own_store.read("tickets").filter(pl.col(schema.IMPORT_BATCH) == 1).height == 0
+    widget(at.selectbox, "customer_id: source column").set_value(NOT_IMPORTED)
+    at = press(press(at, "Preview"), "Import")
+    assert not at.error, [e.value for e in at.error]
     written = own_store.read("tickets").filter(pl.col(schema.IMPORT_BATCH) == 1)
     assert written.height == 32
     assert dict(written.group_by("priority").len().iter_rows()) == {"high": 11, "low": 9, "normal": 9, "urgent": 3}

@@ -10,6 +10,8 @@ from streamlit.testing.v1 import AppTest
 from crm.dataset import load_frames
 from crm.filters import Filters, Period
 from crm.metrics import funnel
+from crm.narrowing import narrow
+from crm.scope import Scope
 from tests.app.conftest import open_page
 
 Q2 = {"from": "2026-04-01", "to": "2026-06-30"}
@@ -28,7 +30,7 @@ def grid_heading(at: AppTest) -> str:
 def test_every_mode_renders_with_crm_numbers(app_store, mode):
     at = open_funnel({**Q2, "mode": mode})
     assert not at.exception, at.exception
-    ds = load_frames(app_store).narrow(Filters.create(PERIOD))
+    ds = narrow(load_frames(app_store), Filters.create(PERIOD, scope=Scope()))
     table = funnel.compute_funnel(ds, PERIOD, mode)
     deals = funnel.deals_behind(ds, PERIOD, mode)
     assert f"{deals.height:,} deals" in grid_heading(at)
@@ -49,7 +51,7 @@ def test_every_breakdown_renders(app_store, by):
 def test_selection_from_the_link_filters_the_deals(app_store):
     at = open_funnel({**Q2, "select": ["step:4", "owner:Ava Thompson"]})
     assert not at.exception
-    ds = load_frames(app_store).narrow(Filters.create(PERIOD))
+    ds = narrow(load_frames(app_store), Filters.create(PERIOD, scope=Scope()))
     expected = funnel.deals_behind(ds, PERIOD, "cohort", funnel.DealDrill((4,), "owner", ("Ava Thompson",)))
     assert expected.height > 0
     assert grid_heading(at).startswith(f"Deals behind the selection · {expected.height:,} deals")
@@ -66,7 +68,7 @@ def test_a_simulated_box_selection_on_the_funnel_filters_the_grid(app_store):
                                                                                box=[], lasso=[]))
     at.run()
     assert not at.exception
-    ds = load_frames(app_store).narrow(Filters.create(PERIOD))
+    ds = narrow(load_frames(app_store), Filters.create(PERIOD, scope=Scope()))
     won = funnel.deals_behind(ds, PERIOD, "cohort", funnel.DealDrill(steps=(5,)))
     assert grid_heading(at).startswith(f"Deals behind the selection · {won.height:,} deals")
     assert grid_heading(at) != everything

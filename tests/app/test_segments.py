@@ -13,6 +13,8 @@ from crm import segments
 from crm.dataset import load_frames
 from crm.filters import Filters, Period
 from crm.metrics import funnel, rfm
+from crm.narrowing import narrow
+from crm.scope import Scope
 from crm.ui.frame import view_key
 from tests.app.conftest import APP, open_page, shown
 
@@ -32,7 +34,7 @@ def heading(at: AppTest) -> str:
 
 def expected_scores(store) -> pl.DataFrame:
     """RFM as of 30 June over every customer, straight from the metric (tested on its own in unit tests)."""
-    return rfm.rfm_scores(load_frames(store).narrow(Filters.create(PERIOD)), PERIOD)
+    return rfm.rfm_scores(narrow(load_frames(store), Filters.create(PERIOD, scope=Scope())), PERIOD)
 
 
 def box_event(x0: float, x1: float, y0: float, y1: float) -> PlotlyState:
@@ -47,8 +49,8 @@ def test_the_page_shows_tiers_and_segments_of_the_scored_customers(app_store):
     assert heading(at) == f"All scored customers · {scores.height:,}"
     counts = dict(scores.group_by("tier").len().iter_rows())
     shown = {m.label: m.value for m in at.metric}
-    for tier in ("high value", "potential", "new", "at risk"):
-        assert shown[tier.capitalize()] == f"{counts.get(tier, 0):,}"
+    for tier in ("High value", "Potential", "Newcomers", "Churn risk"):
+        assert shown[tier] == f"{counts.get(tier, 0):,}"
     table = at.dataframe[0].value
     by_segment = dict(scores.group_by("segment").len().iter_rows())
     assert dict(zip(table["segment"], table["customers"], strict=True)) == by_segment
@@ -71,7 +73,7 @@ def test_a_box_on_the_scatter_selects_customers_for_the_grid_the_url_and_the_fun
     at.switch_page("pages/funnel.py").run()
     assert not at.exception, at.exception
     ids = inside["customer_id"].to_list()
-    deals = funnel.deals_behind(load_frames(app_store).narrow(Filters.create(PERIOD, customers=ids)), PERIOD)
+    deals = funnel.deals_behind(narrow(load_frames(app_store), Filters.create(PERIOD, customers=ids, scope=Scope())), PERIOD)
     shown = next(h.value for h in at.subheader if h.value.startswith("All deals"))
     assert shown.startswith(f"All deals in this funnel · {deals.height:,} deals")
 
@@ -117,8 +119,8 @@ def test_the_movement_picker_selects_the_customers_of_one_matrix_cell(app_store)
     at = open_here(Q2)
     frames = load_frames(app_store)
     before_day = PERIOD.previous().end  # 31 March: the previous 91-day period ends the day before 1 April
-    now = rfm.rfm_scores(frames.narrow(Filters.create(PERIOD)), PERIOD)
-    before = rfm.rfm_scores(frames.narrow(Filters.create(PERIOD)), Period(before_day, before_day))
+    now = rfm.rfm_scores(narrow(frames, Filters.create(PERIOD, scope=Scope())), PERIOD)
+    before = rfm.rfm_scores(narrow(frames, Filters.create(PERIOD, scope=Scope())), Period(before_day, before_day))
     moved = now.join(before.select("customer_id", was="segment"), on="customer_id").filter(
         (pl.col("was") == "Champions") & (pl.col("segment") == "Loyal"))
     assert moved.height > 0

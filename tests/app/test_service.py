@@ -10,8 +10,11 @@ from streamlit.testing.v1 import AppTest
 from crm import demo
 from crm.dataset import load_frames
 from crm.filters import Filters, Period
-from crm.format import format_value
+from crm.format import format_value, tickets
 from crm.metrics import compute_metrics, definition, service
+from crm.metrics.registry import Unit
+from crm.narrowing import narrow
+from crm.scope import Scope
 from crm.settings import load_settings
 from crm.store import Store
 from tests.app.conftest import open_page
@@ -34,7 +37,7 @@ def table_with(at: AppTest, column: str):
 def test_tiles_and_tables_show_crm_numbers(app_store, basis, suffix):
     at = open_here({**Q2, "basis": basis, "split": "priority"})
     assert not at.exception, at.exception
-    ds = load_frames(app_store).narrow(Filters.create(PERIOD))
+    ds = narrow(load_frames(app_store), Filters.create(PERIOD, scope=Scope()))
     m = compute_metrics(ds, PERIOD)
     shown = {metric.label: metric.value for metric in at.metric}
     for key in (f"first_response_p50{suffix}", f"resolution_p90{suffix}", "backlog", "reopened_tickets"):
@@ -42,9 +45,16 @@ def test_tiles_and_tables_show_crm_numbers(app_store, basis, suffix):
     times = service.service_times(ds, PERIOD, "priority", basis)
     table = table_with(at, "first_response_p90")
     assert list(table["priority"]) == times["priority"].to_list()
-    assert list(table["first_response_p90"]) == pytest.approx(times["first_response_p90"].to_list())
+    # shown as text, one decimal and the unit, an em dash for none (never "None")
+    assert list(table["first_response_p90"]) == [format_value(v, Unit.HOURS) for v in times["first_response_p90"]]
     watch = service.sla_watchlist(ds, PERIOD, basis)
-    assert any(f"Act on these: {watch.height:,} tickets unanswered on 30 Jun 2026" in md.value for md in at.markdown)
+    assert any(f"At risk now: {tickets(watch.height)} unanswered on 30 Jun 2026" in md.value for md in at.markdown)
+    stale = service.sla_stale(ds, PERIOD, basis)
+    assert stale.height > 0  # the demo's oldest unanswered tickets: counted apart, not topping the list
+    assert [e.label for e in at.expander if e.label.startswith("Long-stale")] == [
+        f"Long-stale: {tickets(stale.height, 'open ticket')} past their target for more than 7 days"]
+    assert set(watch["ticket_id"]).isdisjoint(stale["ticket_id"])
+    assert all(h <= 7 * 24 for h in watch["over_by_hours"])  # no ticket breached more than a week ago leads the list
 
 
 def test_calendar_and_business_medians_differ(app_store):
@@ -70,7 +80,7 @@ def test_saving_new_sla_targets_changes_the_breach_rate(app_store, tmp_path, mon
     sla = table_with(at, "target_hours")
     normal = sla[sla["priority"] == "normal"].iloc[0]
     assert normal["target_hours"] == 48.0
-    ds = load_frames(store).narrow(Filters.create(PERIOD))
+    ds = narrow(load_frames(store), Filters.create(PERIOD, scope=Scope()))
     expected = service.sla_by_priority(ds, PERIOD).filter(priority="normal")
     assert normal["breached"] == expected["breached"][0]
     store.close()

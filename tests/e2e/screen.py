@@ -12,6 +12,7 @@ from crm.dataset import Frames
 from crm.filters import Filters
 from crm.format import format_delta, format_value
 from crm.metrics import compute_with_previous, definition, tiles
+from crm.narrowing import narrow
 
 try:
     from playwright.sync_api import expect
@@ -44,10 +45,10 @@ _TILES_DRAWN = """n => document.querySelector('[data-testid="stException"]') !==
 
 
 def wait_for_tiles(page: Page, count: int | None = None) -> None:
-    """Wait for all the tiles (``count`` of them; the cockpit's by default) and an idle script, or for a
-    traceback. The idle state alone is not enough: a new session's tiles are drawn up to seconds after the
-    run has ended (the sparkline code loads lazily)."""
-    page.wait_for_function(_TILES_DRAWN, arg=len(tiles()) if count is None else count)
+    """Wait for all the tiles (``count`` of them; the cockpit's by default: the registry's and the at-risk
+    revenue tile) and an idle script, or for a traceback. The idle state alone is not enough: a new session's
+    tiles are drawn up to seconds after the run has ended (the sparkline code loads lazily)."""
+    page.wait_for_function(_TILES_DRAWN, arg=len(tiles()) + 1 if count is None else count)
 
 
 _READ_TILES = """keys => Object.fromEntries(keys.map(key => {
@@ -67,7 +68,7 @@ def shown_tiles(page: Page, keys: Sequence[str] | None = None) -> dict[str, Tile
 def expected_tiles(frames: Frames, filters: Filters, keys: Sequence[str] | None = None) -> dict[str, Tile]:
     """The tiles crm computes for ``filters`` (the cockpit's, or those of ``keys``), formatted as the tile
     formats them."""
-    current, previous = compute_with_previous(frames.narrow(filters), filters.period)
+    current, previous = compute_with_previous(narrow(frames, filters), filters.period)
     return {
         m.key: Tile(
             label=m.label,

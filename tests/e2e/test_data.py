@@ -22,12 +22,12 @@ pytestmark = pytest.mark.browser
 
 WAIT_MS = 90_000
 DEALS = """Deal ID,Account,Owner,Product,Amount,Created,Closed,Status
-WEB-1,CUST-0001,Ada Import,GTX Pro,120000,2026-03-02,2026-05-04,Closed Won
-WEB-2,CUST-0002,Ada Import,GTX Pro,95500,2026-03-09,2026-05-11,Closed Won
-WEB-3,CUST-0003,Ada Import,MG Special,230250,2026-03-16,2026-05-18,Won (paid)
-WEB-4,CUST-0004,Ada Import,MG Special,64000,2026-03-23,2026-05-25,Won (paid)
-WEB-5,CUST-0005,Ada Import,GTX Basic,310000,2026-03-30,2026-06-01,Closed Won
-WEB-6,CUST-0006,Ada Import,GTX Basic,50000,2026-04-06,2026-06-08,Closed Lost
+WEB-1,C0000001,Ada Import,GTX Pro,120000,2026-03-02,2026-05-04,Closed Won
+WEB-2,C0000002,Ada Import,GTX Pro,95500,2026-03-09,2026-05-11,Closed Won
+WEB-3,C0000003,Ada Import,MG Special,230250,2026-03-16,2026-05-18,Won (paid)
+WEB-4,C0000004,Ada Import,MG Special,64000,2026-03-23,2026-05-25,Won (paid)
+WEB-5,C0000005,Ada Import,GTX Basic,310000,2026-03-30,2026-06-01,Closed Won
+WEB-6,C0000006,Ada Import,GTX Basic,50000,2026-04-06,2026-06-08,Closed Lost
 """
 """Five won deals closed in May and June 2026 (inside the default last-90-days view of a store whose data
 ends on 30 June 2026) and one lost. The suggestion maps 'Closed Won' and 'Closed Lost'; 'Won (paid)' has to
@@ -59,14 +59,14 @@ def revenue_won(store: Store) -> float:
 
 def open_cockpit_tile(page, expected: str) -> None:
     """Go to the cockpit through the sidebar and wait until Revenue won shows ``expected``."""
-    page.get_by_test_id("stSidebar").get_by_role("link", name="Cockpit").click()
+    page.get_by_test_id("stSidebar").get_by_role("link", name="Cockpit", exact=True).click()
     expect(tile_value(page, "revenue_won")).to_have_text(expected, timeout=WAIT_MS)
     wait_for_tiles(page)
     assert_no_errors(page)
 
 
 def open_data_page(page) -> None:
-    page.get_by_test_id("stSidebar").get_by_role("link", name="Data").click()
+    page.get_by_test_id("stSidebar").get_by_role("link", name="Data", exact=True).click()
     expect(page.get_by_role("heading", name="Import history")).to_be_visible(timeout=WAIT_MS)
     wait_until_idle(page)
 

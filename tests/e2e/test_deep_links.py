@@ -10,6 +10,7 @@ import pytest
 from crm.filters import Filters, Period
 from crm.format import format_money
 from crm.reports import ReportOptions, build_report
+from crm.scope import Scope
 from tests.e2e.harness import wait_until_idle
 from tests.e2e.screen import (
     assert_no_errors,
@@ -52,8 +53,8 @@ def test_cockpit_link_on_a_fresh_server_restores_the_filters(page, fresh_server,
     open_cockpit(page, f"{server.url}/?{urlencode(link)}")
     assert_sidebar_shows(page, region, compare=False)
 
-    expected = expected_tiles(frames, Filters.create(Q2, compare=False, regions=[region]))
-    assert expected != expected_tiles(frames, Filters.create(Q2, compare=False))  # the region does narrow them
+    expected = expected_tiles(frames, Filters.create(Q2, compare=False, regions=[region], scope=Scope()))
+    assert expected != expected_tiles(frames, Filters.create(Q2, compare=False, scope=Scope()))  # the region does narrow them
     assert shown_tiles(page) == expected  # values, and no deltas (compare=0)
     assert query(page) == {k: [v] for k, v in link.items()}
 
@@ -63,7 +64,7 @@ def test_funnel_link_on_a_fresh_server_has_the_filter_bar_and_keeps_it_on_the_co
 ):
     server = fresh_server()
     link = {"from": "2026-04-01", "to": "2026-06-30", "region": region}
-    filters = Filters.create(Q2, regions=[region])
+    filters = Filters.create(Q2, regions=[region], scope=Scope())
     deals = build_report("deals", frames, filters, ReportOptions(mode="cohort", by="owner"))
     assert deals.height > 0
     heading = f"All deals in this funnel · {deals.height:,} deals · {format_money(float(deals['amount'].sum()))}"

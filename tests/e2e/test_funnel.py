@@ -15,6 +15,7 @@ import pytest
 from crm.filters import Filters, Period
 from crm.format import CURRENCY_SYMBOL, format_money
 from crm.reports import ReportOptions, build_report
+from crm.scope import Scope
 from tests.e2e.harness import wait_until_idle
 from tests.e2e.screen import (
     assert_no_errors,
@@ -41,7 +42,7 @@ STAGE = "proposal"
 # --- what crm says ---------------------------------------------------------------------------------------
 
 def funnel_steps(frames, mode: str = "cohort", by: str | None = None) -> pl.DataFrame:
-    return build_report("funnel", frames, Filters.create(Q2), ReportOptions(mode=mode, by=by))
+    return build_report("funnel", frames, Filters.create(Q2, scope=Scope()), ReportOptions(mode=mode, by=by))
 
 
 def step_of(frames, stage: str) -> int:
@@ -50,7 +51,8 @@ def step_of(frames, stage: str) -> int:
 
 def deals_for(frames, selection=(), mode: str = "cohort") -> pl.DataFrame:
     """The deals crm lists for a chart selection, as the page asks for them (breakdown by owner)."""
-    return build_report("deals", frames, Filters.create(Q2, selection=selection), ReportOptions(mode=mode, by="owner"))
+    filters = Filters.create(Q2, selection=selection, scope=Scope())
+    return build_report("deals", frames, filters, ReportOptions(mode=mode, by="owner"))
 
 
 def heading(deals: pl.DataFrame, selected: bool) -> str:
@@ -76,7 +78,9 @@ def percent(value: float | None) -> str:
 # --- driving the page ------------------------------------------------------------------------------------
 
 def deals_heading(page):
-    return page.get_by_role("heading", level=3).filter(has_text="deals")
+    """The deals grid's heading; not the one a run is replacing (stale, kept on screen until the run ends)."""
+    live = page.locator('[data-testid="stElementContainer"]:not([data-stale="true"])')
+    return live.get_by_role("heading", level=3).filter(has_text="deals")
 
 
 def open_funnel(page, server, expected: pl.DataFrame) -> None:
@@ -127,6 +131,11 @@ def assert_lists(page, deals: pl.DataFrame, selection: str | None) -> None:
         expect(notice).to_have_count(0)
     else:
         expect(notice.get_by_test_id("stMarkdownContainer")).to_have_text(f"Chart selection: {selection}")
+    # the same words at the top of the page, one removable line per selection
+    banner = page.locator(".st-key-active_selections [class*='st-key-active_sel_'] [data-testid='stMarkdown']")
+    wanted = [] if selection is None else selection.split(" · ")
+    expect(banner).to_have_count(len(wanted))
+    assert [t.replace("\u200b", "").strip() for t in banner.all_inner_texts()] == wanted
     expect(grid_row_summary(page)).to_have_text(row_summary(deals))
     for fmt in ("CSV", "XLSX"):
         expect(page.get_by_test_id("stDownloadButton").filter(has_text=f"Download {fmt}")).to_contain_text(
@@ -148,19 +157,19 @@ def test_a_box_over_a_funnel_bar_lists_exactly_that_steps_deals(page, server, fr
     drag_over_funnel_bar(page, STAGE)
     wait_for_query(page, f"params.getAll('select').join() === 'step:{step}'")
 
-    assert_lists(page, chosen, selection=f"step {step}")
+    assert_lists(page, chosen, selection=f"Funnel stage: {STAGE}")
     assert query(page) == {**{k: [v] for k, v in LINK.items()}, "select": [f"step:{step}"],
                            "mode": ["cohort"], "by": ["owner"]}
 
 
 def test_the_exports_hold_exactly_the_selected_deals(page, server, frames):
     step = step_of(frames, STAGE)
-    filters = Filters.create(Q2, selection=[("step", str(step))])
+    filters = Filters.create(Q2, selection=[("step", str(step))], scope=Scope())
     chosen = deals_for(frames, filters.selection)
     open_funnel(page, server, deals_for(frames))
     drag_over_funnel_bar(page, STAGE)
     wait_for_query(page, "params.has('select')")
-    assert_lists(page, chosen, selection=f"step {step}")
+    assert_lists(page, chosen, selection=f"Funnel stage: {STAGE}")
     stem = f"deals_2026-04-01_2026-06-30_step-{step}"
 
     name, data = download(page, "Download CSV")
@@ -197,7 +206,7 @@ def test_a_box_over_a_breakdown_cell_lists_that_owners_deals_at_that_step(page, 
     drag_over_heatmap_cell(page, owner, STAGE)
     wait_for_query(page, "params.getAll('select').length === 2")
 
-    assert_lists(page, chosen, selection=f"owner {owner}, step {step}")
+    assert_lists(page, chosen, selection=f"Funnel stage: {STAGE} · Deal owner: {owner}")
     assert query(page)["select"] == [f"owner:{owner}", f"step:{step}"]
     expect(grid_cells(page, "opportunity_id")).to_have_count(chosen.height)  # all drawn: a handful of rows
     assert sorted(grid_column(page, "opportunity_id")) == sorted(chosen["opportunity_id"])
@@ -210,7 +219,7 @@ def test_clearing_the_chart_selection_restores_every_deal_and_the_link(page, ser
     open_funnel(page, server, everything)
     drag_over_funnel_bar(page, STAGE)
     wait_for_query(page, "params.has('select')")
-    assert_lists(page, chosen, selection=f"step {step}")
+    assert_lists(page, chosen, selection=f"Funnel stage: {STAGE}")
 
     page.get_by_test_id("stSidebar").get_by_role("button", name="Clear chart selection").click()
     wait_for_query(page, "!params.has('select')")
@@ -221,7 +230,13 @@ def test_clearing_the_chart_selection_restores_every_deal_and_the_link(page, ser
     # The same bar can be chosen again once cleared.
     drag_over_funnel_bar(page, STAGE)
     wait_for_query(page, "params.has('select')")
-    assert_lists(page, chosen, selection=f"step {step}")
+    assert_lists(page, chosen, selection=f"Funnel stage: {STAGE}")
+
+    # The ✕ beside the selection's words at the top of the page clears it too.
+    page.locator(".st-key-remove_sel_step").get_by_role("button", name="✕").click()
+    wait_for_query(page, "!params.has('select')")
+    wait_until_idle(page)  # the banner leaves the top of the page: the old elements stay until the run ends
+    assert_lists(page, everything, selection=None)
 
 
 def test_the_mode_control_redraws_the_funnel_with_crms_numbers(page, server, frames):

@@ -16,12 +16,15 @@ import numpy as np
 import polars as pl
 import pytest
 
+from crm.auth import read_audit
 from crm.dataset import Frames
 from crm.export import read_manifest
 from crm.filters import Filters, Period
 from crm.format import format_money
 from crm.metrics.rfm import rfm_scores
+from crm.narrowing import narrow
 from crm.reports import ReportOptions, build_report
+from crm.scope import Scope
 from tests.e2e.harness import wait_until_idle
 from tests.e2e.screen import (
     GRID_FRAME,
@@ -61,7 +64,7 @@ SCATTER = '[class*="st-key-seg_scatter_"]:not([data-stale="true"]) [data-testid=
 
 def scored(frames: Frames) -> pl.DataFrame:
     """Every customer's RFM as of the period end, over the whole store (no dimension filter)."""
-    return rfm_scores(frames.narrow(Filters.create(Period(AS_OF, AS_OF))), Period(AS_OF, AS_OF))
+    return rfm_scores(narrow(frames, Filters.create(Period(AS_OF, AS_OF), scope=Scope())), Period(AS_OF, AS_OF))
 
 
 def inside_box(scores: pl.DataFrame, box: list[float]) -> pl.DataFrame:
@@ -181,7 +184,8 @@ def distance_to_path(point: tuple[float, float], corners: list[tuple[float, floa
 # --- driving the page ------------------------------------------------------------------------------------
 
 def customers_heading(page):
-    return page.get_by_role("heading", level=3).filter(has_text="customers ·")
+    live = page.locator('[data-testid="stElementContainer"]:not([data-stale="true"])')
+    return live.get_by_role("heading", level=3).filter(has_text="customers ·")
 
 
 def open_segments(page, server, everyone: pl.DataFrame, log: bool = True) -> PlotArea:
@@ -258,7 +262,8 @@ def sidebar_segment_notice(page):
 # --- tests -----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("log", [False, True], ids=["linear-revenue", "log-revenue"])
-def test_a_box_on_the_scatter_selects_exactly_the_customers_inside_it_and_exports_them(page, server, frames, log):
+def test_a_box_on_the_scatter_selects_exactly_the_customers_inside_it_and_exports_them(page, server, frames, log,
+                                                                                       e2e_store):
     everyone = scored(frames)
     area = open_segments(page, server, everyone, log)
     expect(grid_row_summary(page)).to_have_text(row_summary(everyone.height))
@@ -287,6 +292,11 @@ def test_a_box_on_the_scatter_selects_exactly_the_customers_inside_it_and_export
     assert manifest["rows"] == chosen.height
     assert manifest["filters"].get("seg") == query(page)["seg"]
     assert_no_errors(page)
+    # each file the server built is in the audit log, as the signed-in admin's, with its exact row count
+    exports = read_audit(e2e_store).filter(pl.col("action") == "data.exported").tail(2)
+    assert exports["actor"].to_list() == ["admin", "admin"]
+    assert [(d["format"], d["rows"], d["file"]) for d in map(json.loads, exports["detail"])] == [
+        ("csv", chosen.height, f"{name.removesuffix('.parquet')}.csv"), ("parquet", chosen.height, name)]
 
 
 @pytest.mark.parametrize("log", [False, True], ids=["linear-revenue", "log-revenue"])
@@ -330,7 +340,7 @@ def test_the_selection_follows_to_the_funnel_page_and_the_sidebar_clears_it(page
     assert_grid_lists(page, chosen)
     seg = query(page)["seg"]
 
-    every_deal = build_report("deals", frames, Filters.create(Q2), ReportOptions(mode="cohort", by="owner"))
+    every_deal = build_report("deals", frames, Filters.create(Q2, scope=Scope()), ReportOptions(mode="cohort", by="owner"))
     their_deals = every_deal.filter(pl.col("customer_id").is_in(list(ids(chosen))))
     assert 0 < their_deals.height < every_deal.height
 
@@ -352,8 +362,8 @@ def test_the_selection_follows_to_the_funnel_page_and_the_sidebar_clears_it(page
 
     page.get_by_test_id("stSidebar").get_by_role("button", name="Clear customer selection").click()
     wait_for_query(page, "!params.has('seg')")
+    wait_until_idle(page)  # until the rerun ends, the heading drawn before it is still on the page
     expect(deals_heading).to_have_text(funnel_heading(every_deal))
-    wait_until_idle(page)
     assert_no_errors(page)
     expect(sidebar_segment_notice(page)).to_have_count(0)
     expect(page.get_by_test_id("stSidebar").get_by_role("button", name="Clear customer selection")).to_have_count(0)

@@ -9,14 +9,17 @@ from urllib.parse import urlencode
 import pytest
 
 from crm.filters import Filters, Period
+from crm.format import tickets
 from crm.metrics.service import Basis, sla_watchlist
+from crm.narrowing import narrow
 from crm.reports import ReportOptions, build_report
+from crm.scope import Scope
 from tests.e2e.harness import wait_until_idle
 from tests.e2e.screen import (
+    GRID_FRAME,
     assert_no_errors,
     expect,
     expected_tiles,
-    grid_row_summary,
     query,
     shown_tiles,
     tile_value,
@@ -42,17 +45,19 @@ LABELS = {"calendar": "Calendar hours", "business": "Business hours"}
 # --- what crm says ---------------------------------------------------------------------------------------
 
 def watchlist(frames, basis: Basis) -> int:
-    """How many tickets the SLA watchlist holds (unanswered on 30 Jun, past or near their target)."""
-    report = build_report("sla_watchlist", frames, Filters.create(Q2), ReportOptions(basis=basis))
-    assert report.height == sla_watchlist(frames.narrow(Filters.create(Q2)), Q2, basis).height
+    """How many tickets the SLA watchlist holds (unanswered on 30 Jun, near their target or past it for at most
+    7 days)."""
+    report = build_report("sla_watchlist", frames, Filters.create(Q2, scope=Scope()), ReportOptions(basis=basis))
+    assert report.height == sla_watchlist(narrow(frames, Filters.create(Q2, scope=Scope())), Q2, basis).height
     return report.height
 
 
 # --- driving the page ------------------------------------------------------------------------------------
 
 def watch_heading(page):
-    """The bold part of the line above the SLA watchlist: "Act on these: N tickets unanswered on …"."""
-    return page.get_by_test_id("stMarkdownContainer").locator("strong").filter(has_text="Act on these:")
+    """The bold part of the line above the SLA watchlist: "At risk now: N tickets unanswered on …"."""
+    live = page.locator('[data-testid="stElementContainer"]:not([data-stale="true"])')  # not a copy being replaced
+    return live.get_by_test_id("stMarkdownContainer").locator("strong").filter(has_text="At risk now:")
 
 
 def basis_control(page):
@@ -61,7 +66,7 @@ def basis_control(page):
 
 def assert_shows(page, frames, basis: Basis) -> None:
     """Tiles, chart titles, SLA watchlist heading and grid show crm's numbers in ``basis`` hours."""
-    expected = expected_tiles(frames, Filters.create(Q2), TILES[basis])
+    expected = expected_tiles(frames, Filters.create(Q2, scope=Scope()), TILES[basis])
     first = TILES[basis][0]
     expect(tile_value(page, first)).to_have_text(expected[first].value)
     wait_until_idle(page)
@@ -72,17 +77,25 @@ def assert_shows(page, frames, basis: Basis) -> None:
     unit = LABELS[basis].lower()
     expect(page.locator(".st-key-svc_fr_trend .gtitle")).to_have_text(f"First response time by week ({unit})")
     n = watchlist(frames, basis)
-    expect(watch_heading(page)).to_have_text(f"Act on these: {n:,} tickets unanswered on 30 Jun 2026")
-    expect(grid_row_summary(page)).to_have_text(f"1 to {min(50, n)} of {n}")
+    expect(watch_heading(page)).to_have_text(f"At risk now: {tickets(n)} unanswered on 30 Jun 2026")
+    if n:  # the watchlist's grid comes first; the long-stale one sits in the expander below it
+        expect(page.frame_locator(GRID_FRAME).first.locator(".ag-paging-row-summary-panel")).to_have_text(
+            f"1 to {min(50, n)} of {n}")
+    else:
+        expect(page.get_by_test_id("stAlertContentSuccess").get_by_test_id("stMarkdownContainer")).to_have_text(
+            "No unanswered ticket is near its target or recently past it.")
+    stale = build_report("sla_stale", frames, Filters.create(Q2, scope=Scope()), ReportOptions(basis=basis)).height
+    expect(page.get_by_test_id("stExpander").filter(has_text="Long-stale").locator("summary")).to_contain_text(
+        f"Long-stale: {tickets(stale, 'open ticket')} past their target for more than 7 days")
 
 
 # --- tests -----------------------------------------------------------------------------------------------
 
 def test_business_hours_switch_the_tiles_and_the_watchlist_to_crms_business_hour_numbers(page, server, frames):
-    calendar = expected_tiles(frames, Filters.create(Q2), TILES["calendar"])
-    business = expected_tiles(frames, Filters.create(Q2), TILES["business"])
+    calendar = expected_tiles(frames, Filters.create(Q2, scope=Scope()), TILES["calendar"])
+    business = expected_tiles(frames, Filters.create(Q2, scope=Scope()), TILES["business"])
     assert calendar["first_response_p50_hours"].value != business["first_response_p50_business_hours"].value
-    assert all(watchlist(frames, basis) > 0 for basis in BASES)
+    assert watchlist(frames, "calendar") != watchlist(frames, "business")  # the heading changes with the basis
 
     page.goto(f"{server.url}/service?{urlencode(LINK)}")
     wait_for_tiles(page, len(TILES["calendar"]))

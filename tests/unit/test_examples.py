@@ -32,7 +32,7 @@ MAY = ["--from", "2026-05-01", "--to", "2026-05-31"]
 REL = 1e-9  # floats: the READMEs print 6 decimals, the CLI must match the exact value
 
 ROWS: dict[str, dict[str, int]] = {
-    "sales_pipeline": {"pipeline_stages": 4, "opportunities": 40, "opportunity_stages": 99},
+    "sales_pipeline": {"pipeline_stages": 4, "customers": 19, "opportunities": 40, "opportunity_stages": 99},
     "helpdesk_events": {"tickets": 12},
     "helpdesk_tickets": {"tickets": 32, "survey_responses": 22},
     "survey_latin1": {"survey_responses": 35},
@@ -111,6 +111,11 @@ def test_sales_pipeline(tmp_path, capsys):
 
     opps = read(url, "opportunities")
     assert opps.height == 40 and opps["opportunity_id"].n_unique() == 40
+    customers = read(url, "customers")  # one per account, created on its first deal (README)
+    assert customers.height == 19 and set(customers["customer_id"]) == set(opps["customer_id"])
+    assert (customers["name"] == customers["customer_id"]).all()
+    created = dict(customers.select("customer_id", "created_at").rows())
+    assert (created["Acme Corporation"], created["Betasoloin"]) == (datetime(2026, 8, 26), datetime(2026, 2, 28))
     assert counts(opps, "stage") == {"Won": 16, "Lost": 10, "Engaging": 8, "Prospecting": 6}
     assert counts(opps, "status") == {"won": 16, "lost": 10, "open": 14}
     assert counts(opps, "product") == {"GTK 500": 5, "GTX Basic": 5, "GTX Plus Basic": 8, "GTX Plus Pro": 9,
@@ -368,6 +373,35 @@ def test_customer_status_xlsx(tmp_path, capsys):
         ("Emily Clarke", datetime(2026, 1, 24), "active")
     assert customers["customer_id"].str.contains(r"^\d{4}-[A-Z]{5}$").all()
 
+    # churned_at: "Yes" is the snapshot date 2026-11-30 (README), "No" is missing
+    churned = customers.filter(pl.col("churned_at").is_not_null())
+    assert churned["churned_at"].unique().to_list() == [datetime(2026, 11, 30)]
+    assert sorted(churned["customer_id"]) == sorted(customers.filter(pl.col("lifecycle_stage") == "churned")["customer_id"])
+    assert sorted(churned["customer_id"]) == ["1540-PTIIR", "2572-VSWGA", "4011-RORWQ", "4357-SCDAY", "5385-DUDGG",
+                                              "7020-GKUHP", "9822-ORECA"]
+    assert "every customers.churned_at in customer_status.xlsx is on 2026-11-30" in err  # expected for a snapshot
+
+    # README "Expected values": activity basis (no orders), then the subscription basis
+    november, october = ["--from", "2026-11-01", "--to", "2026-11-30"], ["--from", "2026-10-01", "--to", "2026-10-31"]
+    m = metrics(capsys, url, november)
+    assert (m["active_customers"], m["churn_rate"]) == (0, None)
+    assert main(["--db", url, "settings", "set", "churn_basis", "subscription"]) == 0
+    capsys.readouterr()
+    m = metrics(capsys, url, november)
+    assert (m["active_customers"], m["churn_rate"]) == (23, approx(7 / 30))
+    m = metrics(capsys, url, october)
+    assert (m["active_customers"], m["churn_rate"]) == (30, 0.0)
+    m = metrics(capsys, url, FULL)
+    assert (m["active_customers"], m["churn_rate"]) == (23, None)
+    [summary] = report(capsys, url, "churn_summary", november)
+    assert (summary["active_customers"], summary["churn_rate"]) == (23, approx(7 / 30))
+    # the previous period, 2 .. 31 October: active on 1 October 26 (no signup on 1 Oct), on 31 October 30
+    assert (summary["active_customers_previous"], summary["churn_rate_previous"]) == (30, 0.0)
+    trend = {r["month"]: r for r in report(capsys, url, "churn_trend", FULL)}
+    assert {int(k[5:7]): r["new"] for k, r in trend.items() if r["new"]} == \
+        {1: 4, 2: 1, 3: 2, 4: 2, 5: 5, 6: 4, 7: 1, 8: 2, 9: 5, 10: 4}  # "created per month"
+    assert [(r["active_before"], r["churned"]) for r in trend.values()][-2:] == [(26, 0), (30, 7)]  # Oct, Nov
+
 
 # --- customers_gbk ------------------------------------------------------------
 
@@ -380,7 +414,7 @@ def test_customers_gbk(tmp_path, capsys):
     assert customers.height == 30 and customers["customer_id"].n_unique() == 30
     first = customers.filter(pl.col("customer_id") == "KH2026101").row(0, named=True)
     assert [first[c] for c in ("customer_id", "name", "region", "city", "phone")] == \
-        ["KH2026101", "南京华强商贸有限公司", "江苏省", "南京市", "198 7089 0672"]
+        ["KH2026101", "南京华强商贸有限公司", "江苏省", "南京市", "+8619870890672"]
     assert first["created_at"] == datetime(2026, 10, 23)
     assert counts(customers, "region") == {"上海市": 2, "北京市": 1, "四川省": 7, "山东省": 1, "广东省": 6,
                                            "江苏省": 6, "浙江省": 6, "湖北省": 1}
@@ -400,11 +434,19 @@ def test_customers_gbk(tmp_path, capsys):
     for r in raw:
         row = by_id[r["客户编号"]]
         assert (row["name"], row["region"], row["city"], row["phone"], row["industry"]) == \
-            (r["客户名称"], r["省"], r["市"], r["手机"], r["行业"])
+            (r["客户名称"], r["省"], r["市"], e164_china(r["手机"]), r["行业"])
         assert row["created_at"] == datetime.combine(date.fromisoformat(r["注册日期"].replace("/", "-")),
                                                      datetime.min.time())
     phones = customers["phone"].to_list()
-    assert {"19692619242", "010-88618889", "+86 193-4190-9169"} <= set(phones)  # kept as text, as typed
+    assert {"+8619692619242", "+861088618889", "+8619341909169"} <= set(phones)  # every style, one E.164 form
+
+
+def e164_china(typed: str) -> str:
+    """A Chinese number as E.164 by the numbering plan's rule: digits only, +86 in front, the trunk 0 of a
+    landline's area code dropped (010-88618889 -> +861088618889)."""
+    digits = "".join(ch for ch in typed if ch.isdigit())
+    digits = digits.removeprefix("86") if typed.startswith("+") else digits.removeprefix("0")
+    return "+86" + digits
 
 
 # --- every example: dry run, undo -------------------------------------------------

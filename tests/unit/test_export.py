@@ -23,9 +23,10 @@ from crm.export import (
 )
 from crm.filters import Filters, Period
 from crm.grid import build_grid_options
+from crm.scope import Scope
 
 FILTERS = Filters.create(Period(date(2026, 4, 1), date(2026, 6, 30)), regions=["Europe", "Asia Pacific"],
-                         selection=[("step", "3"), ("owner", "Zoë O'Neil")])
+                         selection=[("step", "3"), ("owner", "Zoë O'Neil")], scope=Scope())
 FRAME = pl.DataFrame({
     "opportunity_id": ["D1", "D2", "D3"],
     "owner": ["Zoë O'Neil", "Ann, Jr.", None],

@@ -10,8 +10,11 @@ import sqlalchemy as sa
 
 from crm import schema
 from crm.dataset import frames_from_rows
-from crm.filters import Filters, Period, month_periods, period_from_range, resolve_preset
+from crm.filters import PAGE_PARAMS, Filters, Period, month_periods, period_from_range, resolve_preset
+from crm.narrowing import narrow
+from crm.scope import Scope
 from crm.store import Store
+from crm.views import param_names
 
 ANCHOR = date(2026, 6, 30)
 
@@ -47,8 +50,8 @@ def test_month_periods_cut_the_last_month_at_the_end():
 
 
 def test_equal_selections_give_equal_cache_keys():
-    a = Filters.create(Period(ANCHOR, ANCHOR), regions=["Europe", " Asia ", "Europe"], teams=[])
-    b = Filters.create(Period(ANCHOR, ANCHOR), regions=["Asia", "Europe"])
+    a = Filters.create(Period(ANCHOR, ANCHOR), regions=["Europe", " Asia ", "Europe"], teams=[], scope=Scope())
+    b = Filters.create(Period(ANCHOR, ANCHOR), regions=["Asia", "Europe"], scope=Scope())
     assert a == b and hash(a) == hash(b)
     assert a.regions == ("Asia", "Europe")
 
@@ -56,19 +59,19 @@ def test_equal_selections_give_equal_cache_keys():
 def test_url_round_trip_custom_dates_dimensions_customers_and_selection():
     original = Filters.create(
         Period(date(2026, 4, 1), date(2026, 4, 30)), compare=False, regions=["Europe", "North America"],
-        owners=["Ann Lee"], customers=["C1", "C2"], selection=[("step", "3")],
+        owners=["Ann Lee"], customers=["C1", "C2"], selection=[("step", "3")], scope=Scope(owners=("Ann Lee",)),
     )
-    params = original.to_query_params()
+    params = original.to_query_params()  # the scope is never in a link: it comes from who is signed in
     assert params == {"from": ["2026-04-01"], "to": ["2026-04-30"], "compare": ["0"],
                       "region": ["Europe", "North America"], "owner": ["Ann Lee"], "customers": ["C1,C2"],
                       "select": ["step:3"]}
     restored, notices = Filters.from_query_params(params, ANCHOR)
     assert notices == []
-    assert restored == original
+    assert restored.scope is None and restored.with_scope(Scope(owners=("Ann Lee",))) == original
 
 
 def test_url_round_trip_of_a_preset_resolves_against_the_anchor():
-    original = Filters.create(resolve_preset("last_30", ANCHOR), preset="last_30")
+    original = Filters.create(resolve_preset("last_30", ANCHOR), preset="last_30")  # as a link gives it: no scope
     params = original.to_query_params()
     assert params == {"period": ["last_30"]}
     restored, _ = Filters.from_query_params(params, ANCHOR)
@@ -100,6 +103,19 @@ def test_bad_link_parameters_are_ignored_with_a_notice(params, fragment):
     filters, notices = Filters.from_query_params(params, ANCHOR, known={"region": ["Europe"]})
     assert any(fragment in n for n in notices), notices
     assert filters.period.end <= ANCHOR and filters.regions == ()
+
+
+def test_every_pages_own_parameters_are_known_link_parameters():
+    # the segments page's x/y axes were reported as unknown ("Ignored unknown link parameter(s): x, y")
+    params = {"period": ["last_30"], "by": ["segment"], "x": ["frequency"], "y": ["monetary"]}
+    assert Filters.from_query_params(params, ANCHOR)[1] == []
+    assert set(PAGE_PARAMS) == set(param_names())  # the filters know what crm.views says pages own
+
+
+def test_a_pages_parameters_are_unknown_on_another_page():
+    params = {"period": ["last_30"], "mode": ["strict"], "x": ["frequency"]}
+    notices = Filters.from_query_params(params, ANCHOR, page_keys=param_names("pages/segments.py"))[1]
+    assert notices == ["Ignored unknown link parameter(s): mode."]
 
 
 def test_good_parts_of_a_partly_bad_link_are_kept():
@@ -167,8 +183,8 @@ JAN = Period(date(2026, 1, 1), date(2026, 1, 31))
     ],
 )
 def test_polars_and_sql_renderings_select_the_same_rows(tmp_path, dims, expected):
-    filters = Filters.create(JAN, **dims)
-    narrowed = frames_from_rows(TABLES).narrow(filters)
+    filters = Filters.create(JAN, **dims, scope=Scope())
+    narrowed = narrow(frames_from_rows(TABLES), filters)
     got = {
         "opportunities": narrowed.opportunities.select("opportunity_id").collect().to_series().sort().to_list(),
         "tickets": narrowed.tickets.select("ticket_id").collect().to_series().sort().to_list(),
@@ -189,7 +205,7 @@ def test_polars_and_sql_renderings_select_the_same_rows(tmp_path, dims, expected
 
 
 def test_sql_conditions_are_bound_parameters_and_cut_at_the_period_end():
-    filters = Filters.create(JAN, regions=["Europe'; DROP TABLE customers; --"])
+    filters = Filters.create(JAN, regions=["Europe'; DROP TABLE customers; --"], scope=Scope())
     conditions = filters.sql_conditions(schema.tickets)
     sql = str(sa.select(schema.tickets.c.ticket_id).where(*conditions).compile())
     assert "DROP TABLE" not in sql  # the value travels as a parameter, not in the SQL text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import subprocess
 import sys
 from datetime import datetime
@@ -123,7 +124,8 @@ def test_imports_list_and_undo(tmp_path, url, capsys):
     lines = out.splitlines()
     assert code == 0 and lines[0] == "id,at,tables,files,rows,rejected,actor,status,undone_at,undone_by"
     assert [line.split(",")[0] for line in lines[1:]] == ["2", "1"]  # newest first
-    assert lines[1].endswith(",tickets,t.csv,2,0,,loaded,,")
+    actor = f"cli:{getpass.getuser()}"  # who ran the command, also in the audit log
+    assert lines[1].endswith(f",tickets,t.csv,2,0,{actor},loaded,,")
 
     code, _, err = cli(capsys, url, "imports", "undo", "1")
     assert code == 1 and "error: import 2 changed the same tables after import 1: undo it first" in err
@@ -134,7 +136,7 @@ def test_imports_list_and_undo(tmp_path, url, capsys):
     assert _store_state(url) == ([("T1", datetime(2026, 1, 1), "low")], 3)
     code, out, _ = cli(capsys, url, "imports", "list")
     undone = out.splitlines()[1].split(",")
-    assert undone[0] == "2" and undone[-3] == "loaded" and undone[-2] != ""  # undone_at is set
+    assert undone[0] == "2" and undone[-3] == "loaded" and undone[-2] != "" and undone[-1] == actor  # undone_at is set
 
 
 def test_a_database_error_exits_1_with_a_message(tmp_path, url, capsys):

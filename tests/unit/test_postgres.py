@@ -18,7 +18,9 @@ from crm.cli import main
 from crm.dataset import COLUMNS, enrich, load_frames
 from crm.filters import Filters, Period
 from crm.metrics import compute_with_previous
+from crm.narrowing import narrow
 from crm.reports import ReportOptions, build_report
+from crm.scope import Scope
 from crm.store import Store
 from tests.conftest import AS_OF
 
@@ -57,16 +59,16 @@ def both_frames(pg_store, sqlite_store):
 @pytest.mark.parametrize(
     "filters",
     [
-        Filters.create(Q2),
-        Filters.create(Period(date(2026, 6, 1), AS_OF), regions=["Europe"]),
-        Filters.create(Period(date(2025, 7, 1), AS_OF), segments=["Enterprise"], teams=["Tier 1", "Team Atlas"]),
+        Filters.create(Q2, scope=Scope()),
+        Filters.create(Period(date(2026, 6, 1), AS_OF), regions=["Europe"], scope=Scope()),
+        Filters.create(Period(date(2025, 7, 1), AS_OF), segments=["Enterprise"], teams=["Tier 1", "Team Atlas"], scope=Scope()),
     ],
     ids=["q2", "june-europe", "year-enterprise"],
 )
 def test_same_metrics_from_sqlite_postgresql_and_memory(both_frames, demo_frames, filters):
     pg, lite = both_frames
     memory = enrich(dict(demo_frames))
-    results = [compute_with_previous(f.narrow(filters), filters.period) for f in (pg, lite, memory)]
+    results = [compute_with_previous(narrow(f, filters), filters.period) for f in (pg, lite, memory)]
     assert results[0] == results[1] == results[2]
     current, _ = results[0]
     assert current["new_opportunities"] > 0 and current["tickets_created"] > 0  # the filters keep real data
@@ -76,8 +78,8 @@ def test_same_funnel_on_both_stores(both_frames):
     pg, lite = both_frames
     for mode in ("cohort", "strict", "snapshot"):
         options = ReportOptions(mode=mode)
-        assert_frame_equal(build_report("funnel", pg, Filters.create(Q2), options),
-                           build_report("funnel", lite, Filters.create(Q2), options))
+        assert_frame_equal(build_report("funnel", pg, Filters.create(Q2, scope=Scope()), options),
+                           build_report("funnel", lite, Filters.create(Q2, scope=Scope()), options))
 
 
 def test_init_demo_and_metrics_cli_agree_across_stores(new_pg_url, tmp_path, capsys):
@@ -124,15 +126,16 @@ def test_segments_on_both_stores_and_saved_segments_on_postgresql(both_frames, n
     from crm import segments
 
     pg, lite = both_frames
-    rule = segments.SegmentRule.for_filters(Filters.create(Q2), tiers=["at risk"], moved_from=["Loyal", "At Risk"])
-    assert_frame_equal(segments.evaluate(pg, rule, Q2), segments.evaluate(lite, rule, Q2))
-    assert_frame_equal(build_report("rfm_transitions", pg, Filters.create(Q2)),
-                       build_report("rfm_transitions", lite, Filters.create(Q2)))
+    rule = segments.SegmentRule.for_filters(Filters.create(Q2, scope=Scope()), tiers=["Churn risk"],
+                                            moved_from=["Loyal", "At Risk"])
+    assert_frame_equal(segments.evaluate(pg, rule, Q2, scope=Scope()), segments.evaluate(lite, rule, Q2, scope=Scope()))
+    assert_frame_equal(build_report("rfm_transitions", pg, Filters.create(Q2, scope=Scope())),
+                       build_report("rfm_transitions", lite, Filters.create(Q2, scope=Scope())))
 
     url = new_pg_url()
     assert main(["--db", url, "init-demo", "--seed", "5", "--scale", "0.1", "--as-of", "2026-05-31"]) == 0
     with Store(url) as store:
-        segments.save_segment(store, "Lapsing", segments.SegmentRule.create(tiers=["at risk", "potential"]))
+        segments.save_segment(store, "Lapsing", segments.SegmentRule.create(tiers=["Churn risk", "Potential"]))
         segments.rename_segment(store, "Lapsing", "Lapsing customers")
         assert segments.list_saved(store)["name"].to_list() == ["Lapsing customers"]
     out = tmp_path / "lapsing.parquet"
@@ -141,9 +144,43 @@ def test_segments_on_both_stores_and_saved_segments_on_postgresql(both_frames, n
     exported = pl.read_parquet(out)
     with Store(url) as store:
         frames = load_frames(store)
-        scores = segments.scores(frames, segments.SegmentRule(), frames.last_event_date())
+        scores = segments.scores(frames, segments.SegmentRule(), frames.last_event_date(), scope=Scope())
         segments.delete_segment(store, "Lapsing customers")
         assert segments.list_saved(store).is_empty()
-    expected = scores.filter(pl.col("tier").is_in(["at risk", "potential"]))["customer_id"].sort()
+    expected = scores.filter(pl.col("tier").is_in(["Churn risk", "Potential"]))["customer_id"].sort()
     assert exported["customer_id"].sort().to_list() == expected.to_list()
     assert json.loads((tmp_path / "lapsing.parquet.manifest.json").read_text())["rows"] == exported.height
+
+
+def test_subscription_churn_basis_agrees_across_stores(new_pg_url, tmp_path, capsys):
+    outputs = []
+    for url in (new_pg_url(), f"sqlite:///{tmp_path / 'basis.db'}"):
+        assert main(["--db", url, "init-demo", "--seed", "5", "--scale", "0.1", "--as-of", "2026-05-31"]) == 0
+        assert main(["--db", url, "metrics", "--json"]) == 0
+        activity = json.loads(capsys.readouterr().out)
+        assert main(["--db", url, "settings", "set", "churn_basis", "subscription"]) == 0
+        assert main(["--db", url, "settings", "show"]) == 0
+        assert capsys.readouterr().out.startswith("churn_basis = subscription")
+        assert main(["--db", url, "metrics", "--json"]) == 0
+        subscription = json.loads(capsys.readouterr().out)
+        assert main(["--db", url, "report", "churn_trend", "--from", "2025-06-01", "--to", "2026-05-31", "--format", "json"]) == 0
+        outputs.append((activity, subscription, json.loads(capsys.readouterr().out)))
+    assert outputs[0] == outputs[1]
+    activity, subscription, trend = outputs[0]
+    assert subscription["active_customers"] != activity["active_customers"]  # the setting changed the numbers
+    assert subscription["revenue_won"] == activity["revenue_won"]  # and only the customer ones
+    assert sum(month["churned"] for month in trend) > 0  # demo customers carry cancellations
+
+
+def test_a_postgresql_store_from_before_churned_at_reads_and_gains_the_column(new_pg_url, request):
+    store = Store(new_pg_url())
+    request.addfinalizer(store.close)
+    store.replace_business_data({"customers": pl.DataFrame({"customer_id": ["A", "B"]})})
+    with store.transaction() as conn:
+        conn.exec_driver_sql("ALTER TABLE customers DROP COLUMN churned_at")
+    frames = load_frames(store)  # read as empty; nothing written
+    assert frames.customers["churned_at"].null_count() == 2
+    assert "churned_at" not in store.column_names(["customers"])["customers"]
+    store.ensure_schema()  # the next write adds it: ALTER TABLE ... ADD COLUMN churned_at TIMESTAMP
+    assert "churned_at" in store.column_names(["customers"])["customers"]
+    assert load_frames(store).customers["churned_at"].dtype == pl.Datetime("us")

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from crm.dataset import frames_from_rows
 from crm.filters import Filters, Period
 from crm.reports import build_report
+from crm.scope import Scope
 
 
 def test_revenue_a_year_earlier_is_a_gap_before_the_data_begins_and_zero_after():
@@ -18,7 +19,7 @@ def test_revenue_a_year_earlier_is_a_gap_before_the_data_begins_and_zero_after()
          "status": "won"},
     ]
     frames = frames_from_rows({"opportunities": deals})
-    table = build_report("revenue_by_month", frames, Filters.create(Period(date(2026, 4, 1), date(2026, 6, 30))))
+    table = build_report("revenue_by_month", frames, Filters.create(Period(date(2026, 4, 1), date(2026, 6, 30)), scope=Scope()))
     months = [m.isoformat() for m in table["month"]]
     assert months[0] == "2025-07-01" and months[-1] == "2026-06-01"
     by_month = dict(zip(months, table["revenue_won_previous_year"].to_list(), strict=True))

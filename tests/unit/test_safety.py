@@ -13,6 +13,7 @@ import pytest
 from crm.export import build_manifest, export_bytes, write_export
 from crm.filters import Filters, Period
 from crm.format import plain
+from crm.scope import Scope
 
 HOSTILE = ['=HYPERLINK("http://x/p","Click me")', "=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tTAB", "\rCR", "plain", "a=b"]
 
@@ -41,7 +42,7 @@ def _cells(xlsx: bytes) -> tuple[str, list[str]]:
 
 def test_exports_hold_no_formula():
     frame = pl.DataFrame({"name": HOSTILE, "amount": list(range(-4, len(HOSTILE) - 4))})
-    filters = Filters.create(Period(date(2026, 1, 1), date(2026, 1, 31)), regions=["=1+1"])
+    filters = Filters.create(Period(date(2026, 1, 1), date(2026, 1, 31)), regions=["=1+1"], scope=Scope())
     manifest = build_manifest("=cmd|' /C calc'!A0", filters, frame.height, 1)
     xlsx = export_bytes(frame, "xlsx", manifest)
     sheets, strings = _cells(xlsx)
@@ -59,6 +60,6 @@ def test_exports_hold_no_formula():
 
 def test_written_csv_export_is_formula_safe(tmp_path):
     frame = pl.DataFrame({"name": ["=1+1", "ok"]})
-    manifest = build_manifest("t", Filters.create(Period(date(2026, 1, 1), date(2026, 1, 2))), 2, 1)
+    manifest = build_manifest("t", Filters.create(Period(date(2026, 1, 1), date(2026, 1, 2)), scope=Scope()), 2, 1)
     out, _ = write_export(frame, "csv", manifest, tmp_path / "x.csv")
     assert out.read_text(encoding="utf-8-sig").splitlines() == ["name", "'=1+1", "ok"]

@@ -17,16 +17,16 @@ As of 30 Jun: scored A, B, C, D, H (n = 5; every rank distinct, so each score eq
                 B 333 (1 Aug 2025 -> 1 Jun 2026 = 304, + 29)            -> R: B 1, D 2, C 3, H 4, A 5
   frequency:    H 1, D 2, C 3, B 4, A 5                                   -> F: H 1, D 2, C 3, B 4, A 5
   monetary:     H 10, D 200, C 300, B 420, A 500                          -> M: H 1, D 2, C 3, B 4, A 5
-  A 555 Champions / high value; B 144 Can't Lose Them / potential; C 333 Loyal / potential;
-  D 222 Need Attention (not Loyal: F 2) / at risk; H 411 New / new.
+  A 555 Champions / High value; B 144 Can't Lose Them / Potential; C 333 Loyal / Potential;
+  D 222 Need Attention (not Loyal: F 2) / Churn risk; H 411 New / Newcomers.
 As of 31 May: scored A, B, C, D, G (n = 5)
   recency days: A 0, C 31, D 136, B 303, G 350 (15 Jun 2025 -> 15 Jun 2026 = 365, − 15)
                                                                           -> R: G 1, B 2, D 3, C 4, A 5
   frequency:    G 1, D 2, C 3, A 4, B 4 -> A and B share rank 4.5 -> ⌈4.5⌉ = 5
                                                                           -> F: G 1, D 2, C 3, A 5, B 5
   monetary:     G 50, D 200, C 300, A 400, B 420                          -> M: G 1, D 2, C 3, A 4, B 5
-  A 554 Champions / high value; B 255 Loyal / potential; C 433 Loyal / others (potential needs R ≤ 3);
-  D 322 Potential Loyalist / others; G 111 Lost / at risk.
+  A 554 Champions / High value; B 255 Loyal / Potential; C 433 Loyal / others (Potential needs R ≤ 3);
+  D 322 Potential Loyalist / others; G 111 Lost / Churn risk.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ import pytest
 from crm import segments as seg
 from crm.dataset import frames_from_rows
 from crm.filters import Filters, Period
+from crm.narrowing import narrow
+from crm.scope import Scope
+from crm.segment_rules import rule_expr
 from crm.segments import NOT_SCORED, SavedSegmentError, SegmentRule, SegmentRuleError
 from crm.store import Store
 
@@ -117,7 +120,7 @@ def ids(frame: pl.DataFrame) -> list[str]:
 
 
 def selected(frames, period=JUNE, **conditions) -> list[str]:
-    return ids(seg.evaluate(frames, SegmentRule.create(**conditions), period))
+    return ids(seg.evaluate(frames, SegmentRule.create(**conditions), period, scope=Scope()))
 
 
 # --- the rule: building, normalising, text forms ---------------------------------------------------
@@ -125,10 +128,10 @@ def selected(frames, period=JUNE, **conditions) -> list[str]:
 
 def test_create_sorts_and_dedupes_names_and_drops_empty_scope_values():
     rule = SegmentRule.create(scope={"region": ["Europe", "Asia", "Europe"], "team": []},
-                              segments=["Loyal", "Champions", "Loyal"], tiers=["potential", "new"])
+                              segments=["Loyal", "Champions", "Loyal"], tiers=["Potential", "Newcomers"])
     assert rule.scope == (("region", ("Asia", "Europe")),)
     assert rule.segments == ("Champions", "Loyal")
-    assert rule.tiers == ("new", "potential")
+    assert rule.tiers == ("Newcomers", "Potential")
 
 
 def test_create_orders_the_box_corners_and_rounds_to_six_significant_digits():
@@ -144,16 +147,16 @@ def test_create_drops_since_without_a_move_and_axes_without_a_shape():
 
 def test_to_json_is_canonical_compact_and_leaves_out_empty_parts():
     a = SegmentRule.create(as_of=JUN30, scope={"region": ["Europe", "Asia"]}, segments=["Loyal", "Champions"],
-                           tiers=["potential"], moved_from=["Lost"], since=MAY31, x="recency_days", y="monetary",
+                           tiers=["Potential"], moved_from=["Lost"], since=MAY31, x="recency_days", y="monetary",
                            box=[61, 0, 300, 10])
     b = SegmentRule.create(as_of=JUN30, scope={"region": ["Asia", "Europe", "Asia"], "owner": []},
-                           segments=["Champions", "Loyal"], tiers=["potential", "potential"], moved_from=["Lost"],
+                           segments=["Champions", "Loyal"], tiers=["Potential", "Potential"], moved_from=["Lost"],
                            since=MAY31, x="recency_days", y="monetary", box=[0, 61, 10, 300])
     expected = ('{"as_of":"2026-06-30","box":[0.0,61.0,10.0,300.0],"from":["Lost"],"scope":{"region":["Asia","Europe"]},'
-                '"segments":["Champions","Loyal"],"since":"2026-05-31","tiers":["potential"],"x":"recency_days",'
+                '"segments":["Champions","Loyal"],"since":"2026-05-31","tiers":["Potential"],"x":"recency_days",'
                 '"y":"monetary"}')
     assert a.to_json() == b.to_json() == expected
-    assert SegmentRule.create(tiers=["at risk"]).to_json() == '{"tiers":["at risk"]}'
+    assert SegmentRule.create(tiers=["Churn risk"]).to_json() == '{"tiers":["Churn risk"]}'
     assert SegmentRule().to_json() == "{}"
 
 
@@ -161,7 +164,7 @@ def test_json_round_trip_gives_the_same_rule():
     rules = [
         SegmentRule.create(as_of=JUN30, scope={"region": ["Europe"], "owner": ["Zoë O'Neil"]},
                            segments=["Can't Lose Them"], moved_from=["Loyal", NOT_SCORED], since=MAY31),
-        SegmentRule.create(x="r", y="f", lasso=[(0, 0), (10, 0), (5, 8.5)], tiers=["new"]),
+        SegmentRule.create(x="r", y="f", lasso=[(0, 0), (10, 0), (5, 8.5)], tiers=["Newcomers"]),
         SegmentRule.create(as_of=MAY31, x="recency_days", y="monetary", box=[0, 61, 10, 300]),
         SegmentRule(),
     ]
@@ -203,9 +206,9 @@ def test_from_json_says_what_is_wrong(text, message):
 
 
 def test_undated_drops_the_day_and_dated_sets_the_period_end():
-    rule = SegmentRule.create(as_of=MAY31, scope={"region": ["Asia"]}, tiers=["at risk"])
+    rule = SegmentRule.create(as_of=MAY31, scope={"region": ["Asia"]}, tiers=["Churn risk"])
     undated = rule.undated()
-    assert undated.as_of is None and undated.scope == rule.scope and undated.tiers == ("at risk",)
+    assert undated.as_of is None and undated.scope == rule.scope and undated.tiers == ("Churn risk",)
     assert "as_of" not in undated.to_dict()
     assert undated.dated(JUNE).as_of == JUN30
     assert rule.dated(JUNE).as_of == MAY31  # a day it has is kept
@@ -228,15 +231,15 @@ def test_with_conditions_builds_a_transition_cell_measured_from_the_previous_per
     base = SegmentRule.create(as_of=JUN30)
     cell = base.with_conditions(moved_from=["Loyal"], segments=["Can't Lose Them"])
     # Loyal on 31 May: B and C; Can't Lose Them on 30 Jun: B
-    assert ids(seg.evaluate(frames, cell, JUNE)) == ["B"]
+    assert ids(seg.evaluate(frames, cell, JUNE, scope=Scope())) == ["B"]
 
 
 def test_describe_says_what_is_selected():
     assert SegmentRule().describe() == "RFM as of the period end · every scored customer"
     rule = SegmentRule.create(as_of=JUN30, scope={"region": ["Europe", "Asia"]}, segments=["Loyal", "Champions"],
-                              tiers=["potential"], moved_from=["Lost"], since=MAY31)
+                              tiers=["Potential"], moved_from=["Lost"], since=MAY31)
     assert rule.describe() == ("RFM as of 2026-06-30 · region Asia or Europe · segment Champions or Loyal · "
-                               "tier potential · was Lost on 2026-05-31")
+                               "tier Potential · was Lost on 2026-05-31")
 
 
 def test_describe_a_box_in_axis_units_and_a_lasso_by_its_corners():
@@ -254,19 +257,19 @@ SCORES_30_JUN = pl.DataFrame({
     "recency_days": [0, 333, 61, 166, 10],
     "monetary": [500.0, 420.0, 300.0, 200.0, 10.0],
     "segment": ["Champions", "Can't Lose Them", "Loyal", "Need Attention", "New"],
-    "tier": ["high value", "potential", "potential", "at risk", "new"],
+    "tier": ["High value", "Potential", "Potential", "Churn risk", "Newcomers"],
 })
 
 
 def rows_of(frame: pl.DataFrame, rule: SegmentRule) -> list[str]:
-    return frame.filter(seg.rule_expr(rule))["customer_id"].to_list()
+    return frame.filter(rule_expr(rule))["customer_id"].to_list()
 
 
 def test_rule_expr_segments_and_tiers_are_any_of_each_and_all_together():
     assert rows_of(SCORES_30_JUN, SegmentRule.create(segments=["Loyal", "New"])) == ["C", "H"]
-    assert rows_of(SCORES_30_JUN, SegmentRule.create(tiers=["potential"])) == ["B", "C"]
-    # segment Loyal or New and tier potential: only C is both
-    assert rows_of(SCORES_30_JUN, SegmentRule.create(segments=["Loyal", "New"], tiers=["potential"])) == ["C"]
+    assert rows_of(SCORES_30_JUN, SegmentRule.create(tiers=["Potential"])) == ["B", "C"]
+    # segment Loyal or New and tier Potential: only C is both
+    assert rows_of(SCORES_30_JUN, SegmentRule.create(segments=["Loyal", "New"], tiers=["Potential"])) == ["C"]
     assert rows_of(SCORES_30_JUN, SegmentRule()) == ["A", "B", "C", "D", "H"]
 
 
@@ -328,7 +331,7 @@ def test_a_lasso_drawn_on_a_log_revenue_axis_has_straight_edges_in_log10():
 
 def test_evaluate_as_of_the_period_end_when_the_rule_has_no_day(frames):
     assert selected(frames, segments=["Loyal"]) == ["C"]
-    assert selected(frames, tiers=["potential"]) == ["B", "C"]
+    assert selected(frames, tiers=["Potential"]) == ["B", "C"]
     assert selected(frames, segments=["Champions", "New"]) == ["A", "H"]
     assert selected(frames, MAY, segments=["Loyal"]) == ["B", "C"]
 
@@ -338,7 +341,7 @@ def test_evaluate_uses_the_rules_own_day_over_the_period(frames):
 
 
 def test_evaluate_returns_every_scored_customer_with_scores_for_an_empty_rule(frames):
-    table = seg.evaluate(frames, SegmentRule(), JUNE)
+    table = seg.evaluate(frames, SegmentRule(), JUNE, scope=Scope())
     got = {r["customer_id"]: (r["recency_days"], r["frequency"], r["monetary"], r["r"], r["f"], r["m"])
            for r in table.iter_rows(named=True)}
     assert got == {"A": (0, 5, 500.0, 5, 5, 5), "B": (333, 4, 420.0, 1, 4, 4), "C": (61, 3, 300.0, 3, 3, 3),
@@ -356,7 +359,7 @@ def test_evaluate_scores_within_the_rules_scope(frames):
 
 
 def test_evaluate_a_move_since_an_earlier_day(frames):
-    table = seg.evaluate(frames, SegmentRule.create(as_of=JUN30, moved_from=["Loyal"], since=MAY31), JUNE)
+    table = seg.evaluate(frames, SegmentRule.create(as_of=JUN30, moved_from=["Loyal"], since=MAY31), JUNE, scope=Scope())
     # Loyal on 31 May: B (now Can't Lose Them) and C (still Loyal)
     assert table.select("customer_id", "previous_segment", "segment").rows() == [
         ("B", "Loyal", "Can't Lose Them"), ("C", "Loyal", "Loyal")]
@@ -364,9 +367,9 @@ def test_evaluate_a_move_since_an_earlier_day(frames):
 
 def test_evaluate_a_move_to_and_from_not_scored(frames):
     # G: Lost on 31 May, no order in the 365 days to 30 Jun; H: no order by 31 May, New on 30 Jun
-    left = seg.evaluate(frames, SegmentRule.create(moved_from=["Lost"], since=MAY31, segments=[NOT_SCORED]), JUNE)
+    left = seg.evaluate(frames, SegmentRule.create(moved_from=["Lost"], since=MAY31, segments=[NOT_SCORED]), JUNE, scope=Scope())
     assert left.select("customer_id", "previous_segment", "segment").rows() == [("G", "Lost", NOT_SCORED)]
-    arrived = seg.evaluate(frames, SegmentRule.create(moved_from=[NOT_SCORED], since=MAY31), JUNE)
+    arrived = seg.evaluate(frames, SegmentRule.create(moved_from=[NOT_SCORED], since=MAY31), JUNE, scope=Scope())
     assert arrived.select("customer_id", "previous_segment", "segment").rows() == [("H", NOT_SCORED, "New")]
 
 
@@ -376,7 +379,7 @@ def test_evaluate_a_box_on_the_stores_scores(frames):
 
 
 def test_transitions_from_the_previous_period_end_to_this_one(frames):
-    moves = seg.transitions(frames, Filters.create(JUNE))
+    moves = seg.transitions(frames, Filters.create(JUNE, scope=Scope()))
     assert moves.rows() == [
         ("Champions", "Champions", 1, 1.0),               # A
         ("Loyal", "Can't Lose Them", 1, 0.5),             # B: one of the two Loyal on 31 May
@@ -393,7 +396,7 @@ def test_transitions_score_within_the_filters_dimensions(frames):
     #   recency A 0, B 303 -> R: B 3 (rank 1), A 5; frequency A 4, B 4 tie at 1.5 -> F 4 both;
     #   monetary A 400, B 420 -> M: A 3, B 5. A 543 and B 345 are both Loyal.
     # Europe, 30 Jun (see test_evaluate_scores_within_the_rules_scope): A Champions, B Loyal, H Potential Loyalist
-    moves = seg.transitions(frames, Filters.create(JUNE, regions=["Europe"]))
+    moves = seg.transitions(frames, Filters.create(JUNE, regions=["Europe"], scope=Scope()))
     assert moves.rows() == [
         ("Loyal", "Champions", 1, 0.5), ("Loyal", "Loyal", 1, 0.5), (NOT_SCORED, "Potential Loyalist", 1, 1.0)]
 
@@ -402,26 +405,26 @@ def test_transitions_score_within_the_filters_dimensions(frames):
 
 
 def test_customer_table_as_of_the_period_end(frames):
-    table = seg.customer_table(frames, seg.evaluate(frames, SegmentRule(), JUNE), JUN30)
+    table = seg.customer_table(frames, seg.evaluate(frames, SegmentRule(), JUNE, scope=Scope()), JUN30)
     assert table.columns == list(seg.GRID_COLUMNS)
     got = table.select("customer_id", "name", "rfm_segment", "tier", "rfm", "monetary", "lifetime_revenue",
                        "last_order", "open_tickets", "last_nps", "last_nps_at").rows()
     assert got == [  # highest 365-day revenue first
         # A: T1 (resolved at midnight after 30 Jun) and T3 open, T2 closed on 30 Jun; S3 is after 30 Jun,
         # S2 is a CSAT: the last NPS is S1
-        ("A", "Alpha", "Champions", "high value", "555", 500.0, 500.0, JUN30, 2, 9.0, datetime(2026, 6, 1, 10)),
+        ("A", "Alpha", "Champions", "High value", "555", 500.0, 500.0, JUN30, 2, 9.0, datetime(2026, 6, 1, 10)),
         # B: T4 opened after 30 Jun; the last of two NPS answers
-        ("B", "Bravo", "Can't Lose Them", "potential", "144", 420.0, 420.0, date(2025, 8, 1), 0, 10.0,
+        ("B", "Bravo", "Can't Lose Them", "Potential", "144", 420.0, 420.0, date(2025, 8, 1), 0, 10.0,
          datetime(2026, 5, 1, 10)),
-        ("C", "Charlie", "Loyal", "potential", "333", 300.0, 300.0, date(2026, 4, 30), 1, None, None),
+        ("C", "Charlie", "Loyal", "Potential", "333", 300.0, 300.0, date(2026, 4, 30), 1, None, None),
         # D: lifetime 1000 + 100 + 100, of which the 2024 order is outside the 365 days
-        ("D", "Delta", "Need Attention", "at risk", "222", 200.0, 1200.0, date(2026, 1, 15), 0, None, None),
-        ("H", "Hotel", "New", "new", "411", 10.0, 10.0, date(2026, 6, 20), 0, None, None),
+        ("D", "Delta", "Need Attention", "Churn risk", "222", 200.0, 1200.0, date(2026, 1, 15), 0, None, None),
+        ("H", "Hotel", "New", "Newcomers", "411", 10.0, 10.0, date(2026, 6, 20), 0, None, None),
     ]
 
 
 def test_customer_table_as_of_an_earlier_day_ignores_later_events(frames):
-    chosen = seg.evaluate(frames, SegmentRule.create(as_of=MAY31, segments=["Champions", "Loyal"]), JUNE)
+    chosen = seg.evaluate(frames, SegmentRule.create(as_of=MAY31, segments=["Champions", "Loyal"]), JUNE, scope=Scope())
     table = seg.customer_table(frames, chosen, MAY31)
     got = table.select("customer_id", "rfm", "lifetime_revenue", "last_order", "open_tickets", "last_nps").rows()
     assert got == [
@@ -433,7 +436,7 @@ def test_customer_table_as_of_an_earlier_day_ignores_later_events(frames):
 
 
 def test_customer_table_limited_to_the_highest_revenue(frames):
-    everyone = seg.evaluate(frames, SegmentRule(), JUNE)
+    everyone = seg.evaluate(frames, SegmentRule(), JUNE, scope=Scope())
     assert seg.customer_table(frames, everyone, JUN30, limit=2)["customer_id"].to_list() == ["A", "B"]
 
 
@@ -442,13 +445,13 @@ def test_customer_table_ties_on_revenue_go_by_id():
     tied = frames_from_rows({"orders": [
         {"order_id": str(i), "customer_id": c, "ordered_at": datetime.fromisoformat(d), "amount": a}
         for i, (c, d, a) in enumerate(rows)]})
-    scored = seg.evaluate(tied, SegmentRule(), JUNE)
+    scored = seg.evaluate(tied, SegmentRule(), JUNE, scope=Scope())
     assert seg.customer_table(tied, scored, JUN30, limit=3)["customer_id"].to_list() == ["X", "W", "Y"]
     assert seg.customer_table(tied, scored, JUN30)["customer_id"].to_list() == ["X", "W", "Y", "Z"]
 
 
 def test_customer_table_of_nobody_is_empty(frames):
-    nobody = seg.evaluate(frames, SegmentRule.create(segments=["Hibernating"]), JUNE)
+    nobody = seg.evaluate(frames, SegmentRule.create(segments=["Hibernating"]), JUNE, scope=Scope())
     table = seg.customer_table(frames, nobody, JUN30)
     assert table.height == 0 and table.columns == list(seg.GRID_COLUMNS)
 
@@ -530,7 +533,7 @@ def test_shape_rule_without_a_usable_shape_is_none():
 
 def test_a_segment_rule_in_the_filters_narrows_every_table(frames):
     rule = SegmentRule.create(as_of=JUN30, segments=["Loyal", "New"])  # C and H
-    ds = frames.narrow(Filters.create(JUNE, segment_rule=rule.to_json()))
+    ds = narrow(frames, Filters.create(JUNE, segment_rule=rule.to_json(), scope=Scope()))
     assert sorted(ds.orders.collect()["customer_id"].to_list()) == ["C", "C", "C", "H"]
     assert ds.tickets.collect()["ticket_id"].to_list() == ["T5"]
     assert ds.surveys.collect().height == 0  # only A and B answered surveys
@@ -541,32 +544,32 @@ def test_a_segment_rule_in_the_filters_narrows_every_table(frames):
 
 def test_a_segment_rule_and_a_dimension_both_narrow(frames):
     rule = SegmentRule.create(as_of=JUN30, segments=["Loyal", "New"])  # C (Asia) and H (Europe)
-    ds = frames.narrow(Filters.create(JUNE, regions=["Europe"], segment_rule=rule.to_json()))
+    ds = narrow(frames, Filters.create(JUNE, regions=["Europe"], segment_rule=rule.to_json(), scope=Scope()))
     assert ds.orders.collect()["customer_id"].to_list() == ["H"]
 
 
 def test_a_segment_rule_in_the_filters_needs_its_day(frames):
     with pytest.raises(SegmentRuleError, match="needs its as_of day"):
-        frames.narrow(Filters.create(JUNE, segment_rule=SegmentRule.create(segments=["Loyal"]).to_json()))
+        narrow(frames, Filters.create(JUNE, segment_rule=SegmentRule.create(segments=["Loyal"]).to_json(), scope=Scope()))
 
 
 def test_seg_round_trips_through_the_query_string():
     text = SegmentRule.create(as_of=JUN30, scope={"region": ["Europe"]}, segments=["Can't Lose Them"],
                               x="r", y="f", box=[1, 2, 3, 4]).to_json()
-    filters = Filters.create(JUNE, segment_rule=text)
+    filters = Filters.create(JUNE, segment_rule=text)  # as a link gives it: no scope
     params = filters.to_query_params()
     assert params["seg"] == [text]
     back, notices = Filters.from_query_params(params, anchor=JUN30)
     assert notices == []
     assert back == filters and SegmentRule.from_json(back.segment_rule).segments == ("Can't Lose Them",)
-    assert "seg" not in Filters.create(JUNE).to_query_params()
+    assert "seg" not in Filters.create(JUNE, scope=Scope()).to_query_params()
 
 
 # --- saved segments -----------------------------------------------------------------------------------
 
 
 def test_save_list_and_load_keep_the_rule_without_its_day(store):
-    rule = SegmentRule.create(as_of=MAY31, scope={"region": ["Asia"]}, tiers=["at risk"])
+    rule = SegmentRule.create(as_of=MAY31, scope={"region": ["Asia"]}, tiers=["Churn risk"])
     name = seg.save_segment(store, "  Asia   at risk ", rule, user="ann", now=datetime(2026, 6, 1, 9, 0, 0, 123))
     assert name == "Asia at risk"  # runs of spaces collapsed, ends trimmed
     saved = seg.list_saved(store)
@@ -574,8 +577,8 @@ def test_save_list_and_load_keep_the_rule_without_its_day(store):
     assert saved.height == 1
     assert (row["name"], row["created_by"], row["created_at"], row["updated_at"]) == (
         "Asia at risk", "ann", datetime(2026, 6, 1, 9), datetime(2026, 6, 1, 9))
-    assert json.loads(row["rule"]) == {"scope": {"region": ["Asia"]}, "tiers": ["at risk"]}  # no as_of
-    assert row["description"] == "RFM as of the period end · region Asia · tier at risk"
+    assert json.loads(row["rule"]) == {"scope": {"region": ["Asia"]}, "tiers": ["Churn risk"]}  # no as_of
+    assert row["description"] == "RFM as of the period end · region Asia · tier Churn risk"
     loaded = seg.load_saved(store, "Asia at risk")
     assert loaded.as_of is None and loaded == rule.undated()
 
@@ -583,60 +586,60 @@ def test_save_list_and_load_keep_the_rule_without_its_day(store):
 def test_list_saved_is_sorted_by_name_and_empty_at_first(store):
     assert seg.list_saved(store).height == 0
     for name in ("b", "C", "a"):
-        seg.save_segment(store, name, SegmentRule.create(tiers=["new"]))
+        seg.save_segment(store, name, SegmentRule.create(tiers=["Newcomers"]))
     assert seg.list_saved(store)["name"].to_list() == ["C", "a", "b"]  # the database's binary order
 
 
 def test_a_saved_rule_is_evaluated_on_the_data_of_the_day_it_is_opened(store, frames):
     rule = SegmentRule.create(as_of=MAY31, segments=["Loyal"])
-    assert ids(seg.evaluate(frames, rule, MAY)) == ["B", "C"]
+    assert ids(seg.evaluate(frames, rule, MAY, scope=Scope())) == ["B", "C"]
     seg.save_segment(store, "Loyal", rule)
     loaded = seg.load_saved(store, "Loyal")
     # the store as it was on 31 May (no June order), scored on 30 Jun: A, B, C, D (n = 4), score = ⌈5 r / 4⌉
     #   recency A 30, C 61, D 166, B 333 -> R: B 2 (rank 1), D 3, C 4, A 5
     #   frequency D 2, C 3, A 4, B 4 -> F: D 2, C 3, A and B 5 (rank 3.5); monetary D 200, C 300, A 400, B 420
     #   -> M: D 2, C 3, A 4, B 5. B 255 and C 433 are Loyal.
-    assert ids(seg.evaluate(build_frames(last_day="2026-05-31"), loaded, JUNE)) == ["B", "C"]
+    assert ids(seg.evaluate(build_frames(last_day="2026-05-31"), loaded, JUNE, scope=Scope())) == ["B", "C"]
     # with June's orders (A on 30 Jun, H new), B's R falls to 1: Can't Lose Them
-    assert ids(seg.evaluate(frames, loaded, JUNE)) == ["C"]
+    assert ids(seg.evaluate(frames, loaded, JUNE, scope=Scope())) == ["C"]
 
 
 def test_saving_needs_a_name_and_a_selection(store):
     with pytest.raises(SavedSegmentError, match="give the segment a name"):
-        seg.save_segment(store, "   ", SegmentRule.create(tiers=["new"]))
+        seg.save_segment(store, "   ", SegmentRule.create(tiers=["Newcomers"]))
     with pytest.raises(SavedSegmentError, match="at most 200 characters"):
-        seg.save_segment(store, "x" * 201, SegmentRule.create(tiers=["new"]))
+        seg.save_segment(store, "x" * 201, SegmentRule.create(tiers=["Newcomers"]))
     with pytest.raises(SavedSegmentError, match="nothing is selected"):
         seg.save_segment(store, "All", SegmentRule.create(as_of=JUN30, scope={"region": ["Europe"]}))
     assert seg.list_saved(store).height == 0
 
 
 def test_a_taken_name_is_an_error_unless_replacing(store):
-    seg.save_segment(store, "Big", SegmentRule.create(tiers=["high value"]), user="ann", now=datetime(2026, 6, 1))
+    seg.save_segment(store, "Big", SegmentRule.create(tiers=["High value"]), user="ann", now=datetime(2026, 6, 1))
     with pytest.raises(SavedSegmentError, match="a segment named 'Big' exists; choose another name or replace it"):
-        seg.save_segment(store, "Big", SegmentRule.create(tiers=["new"]))
-    assert seg.load_saved(store, "Big").tiers == ("high value",)
-    seg.save_segment(store, "Big", SegmentRule.create(tiers=["new"]), user="bob", replace=True,
+        seg.save_segment(store, "Big", SegmentRule.create(tiers=["Newcomers"]))
+    assert seg.load_saved(store, "Big").tiers == ("High value",)
+    seg.save_segment(store, "Big", SegmentRule.create(tiers=["Newcomers"]), user="bob", replace=True,
                      now=datetime(2026, 6, 2))
-    assert seg.load_saved(store, "Big").tiers == ("new",)
+    assert seg.load_saved(store, "Big").tiers == ("Newcomers",)
     row = seg.list_saved(store).row(0, named=True)
     assert (row["created_by"], row["created_at"], row["updated_at"]) == ("ann", datetime(2026, 6, 1),
                                                                          datetime(2026, 6, 2))
 
 
 def test_rename_a_saved_segment(store):
-    seg.save_segment(store, "Old", SegmentRule.create(tiers=["new"]), now=datetime(2026, 6, 1))
-    seg.save_segment(store, "Other", SegmentRule.create(tiers=["at risk"]), now=datetime(2026, 6, 1))
+    seg.save_segment(store, "Old", SegmentRule.create(tiers=["Newcomers"]), now=datetime(2026, 6, 1))
+    seg.save_segment(store, "Other", SegmentRule.create(tiers=["Churn risk"]), now=datetime(2026, 6, 1))
     assert seg.rename_segment(store, "Old", "  New  name ", now=datetime(2026, 6, 3)) == "New name"
     assert seg.list_saved(store)["name"].to_list() == ["New name", "Other"]
-    assert seg.load_saved(store, "New name").tiers == ("new",)
+    assert seg.load_saved(store, "New name").tiers == ("Newcomers",)
     assert seg.list_saved(store).row(0, named=True)["updated_at"] == datetime(2026, 6, 3)
     assert seg.rename_segment(store, "Other", "Other") == "Other"  # to its own name: nothing to clash with
 
 
 def test_rename_errors(store):
-    seg.save_segment(store, "A", SegmentRule.create(tiers=["new"]))
-    seg.save_segment(store, "B", SegmentRule.create(tiers=["at risk"]))
+    seg.save_segment(store, "A", SegmentRule.create(tiers=["Newcomers"]))
+    seg.save_segment(store, "B", SegmentRule.create(tiers=["Churn risk"]))
     with pytest.raises(SavedSegmentError, match="a segment named 'B' exists already"):
         seg.rename_segment(store, "A", "B")
     with pytest.raises(SavedSegmentError, match="no saved segment named 'Z'"):
@@ -647,8 +650,8 @@ def test_rename_errors(store):
 
 
 def test_delete_a_saved_segment(store):
-    seg.save_segment(store, "A", SegmentRule.create(tiers=["new"]))
-    seg.save_segment(store, "B", SegmentRule.create(tiers=["at risk"]))
+    seg.save_segment(store, "A", SegmentRule.create(tiers=["Newcomers"]))
+    seg.save_segment(store, "B", SegmentRule.create(tiers=["Churn risk"]))
     seg.delete_segment(store, "A")
     assert seg.list_saved(store)["name"].to_list() == ["B"]
     with pytest.raises(SavedSegmentError, match="no saved segment named 'A'"):
@@ -663,4 +666,10 @@ def test_a_saved_movement_is_measured_from_the_previous_period_end_when_opened(s
     loaded = seg.load_saved(store, "Slipping loyal")
     assert (loaded.as_of, loaded.since) == (None, None)
     # opened in June: Loyal on 31 May (B, C) and Can't Lose Them on 30 Jun (B)
-    assert ids(seg.evaluate(frames, loaded, JUNE)) == ["B"]
+    assert ids(seg.evaluate(frames, loaded, JUNE, scope=Scope())) == ["B"]
+
+
+def test_links_and_saved_segments_with_the_former_tier_names_still_open():
+    old = SegmentRule.from_json('{"tiers": ["at risk", "new", "high value", "potential"]}')
+    assert old.tiers == ("Churn risk", "High value", "Newcomers", "Potential")
+    assert old.to_json() == '{"tiers":["Churn risk","High value","Newcomers","Potential"]}'

@@ -12,6 +12,8 @@ import pytest
 from crm.dataset import frames_from_rows
 from crm.filters import Filters, Period
 from crm.metrics import churn
+from crm.narrowing import narrow
+from crm.scope import Scope
 
 FEB_MAR = Period(date(2026, 2, 1), date(2026, 3, 31))
 MARCH = Period(date(2026, 3, 1), date(2026, 3, 31))
@@ -36,7 +38,7 @@ ORDERS = [(oid, cid, day, amount) for oid, cid, day, amount in (
 def ds():
     orders = [{"order_id": o, "customer_id": c, "ordered_at": datetime.fromisoformat(d), "amount": a}
               for o, c, d, a in ORDERS]
-    return frames_from_rows({"customers": CUSTOMERS, "orders": orders}).narrow(Filters.create(FEB_MAR))
+    return narrow(frames_from_rows({"customers": CUSTOMERS, "orders": orders}), Filters.create(FEB_MAR, scope=Scope()))
 
 
 def test_monthly_churn_and_customer_flow(ds):

@@ -10,6 +10,8 @@ import pytest
 from crm.dataset import frames_from_rows
 from crm.filters import Filters, Period
 from crm.metrics import funnel
+from crm.narrowing import narrow
+from crm.scope import Scope
 
 JAN = Period(date(2026, 1, 1), date(2026, 1, 31))
 
@@ -61,7 +63,7 @@ HISTORY = [
 @pytest.fixture(scope="module")
 def ds():
     frames = frames_from_rows({"opportunities": DEALS, "opportunity_stages": HISTORY})
-    return frames.narrow(Filters.create(JAN))
+    return narrow(frames, Filters.create(JAN, scope=Scope()))
 
 
 def test_cohort_funnel_by_hand(ds):
@@ -96,7 +98,7 @@ def test_breakdown_by_owner_and_drill_to_the_deals():
     deals = [deal("A", 10, owner="Ann"), deal("B", 20, owner="Ann", status="won", closed="2026-01-20"),
              deal("C", 30, owner="Bob"), deal("D", 40, owner=None)]
     history = hist("C", ("lead", "2026-01-02"), ("proposal", "2026-01-05"))
-    ds = frames_from_rows({"opportunities": deals, "opportunity_stages": history}).narrow(Filters.create(JAN))
+    ds = narrow(frames_from_rows({"opportunities": deals, "opportunity_stages": history}), Filters.create(JAN, scope=Scope()))
     f = funnel.compute_funnel(ds, JAN, "cohort", by="owner")
     ann = f.filter(pl.col("owner") == "Ann")
     assert ann["reached"].to_list() == [2, 1, 1, 1, 1]
@@ -116,7 +118,7 @@ def test_stage_velocity_by_hand():
               ("lost", "2026-01-08")),
         *hist("V2", ("lead", "2026-01-02"), ("qualified", "2026-01-06"), ("proposal", "2026-02-10")),
     ]
-    ds = frames_from_rows({"opportunities": deals, "opportunity_stages": history}).narrow(Filters.create(JAN))
+    ds = narrow(frames_from_rows({"opportunities": deals, "opportunity_stages": history}), Filters.create(JAN, scope=Scope()))
     v = funnel.compute_stage_velocity(ds, JAN)
     rows = {r["stage"]: r for r in v.to_dicts()}
     assert rows["lead"]["deals"] == 2 and rows["lead"]["median_days"] == 3.0 and rows["lead"]["p75_days"] == 3.5
@@ -135,7 +137,8 @@ FORECAST_DEALS = [
 
 def test_weighted_forecast_by_expected_close_month():
     history = hist("F1", ("lead", "2026-01-05"), ("proposal", "2026-01-20"))
-    ds = frames_from_rows({"opportunities": FORECAST_DEALS, "opportunity_stages": history}).narrow(Filters.create(JAN))
+    ds = narrow(frames_from_rows({"opportunities": FORECAST_DEALS, "opportunity_stages": history}),
+                Filters.create(JAN, scope=Scope()))
     assert funnel.median_cycle_days(ds, JAN) == 41.0
     f = funnel.compute_forecast(ds, JAN)
     assert f["month"].to_list() == [date(2025, 12, 1), date(2026, 2, 1)]
@@ -147,7 +150,8 @@ def test_weighted_forecast_by_expected_close_month():
 
 def test_ageing_lists_deals_stuck_longer_than_n_days():
     history = hist("F1", ("lead", "2026-01-05"), ("proposal", "2026-01-20"))
-    ds = frames_from_rows({"opportunities": FORECAST_DEALS, "opportunity_stages": history}).narrow(Filters.create(JAN))
+    ds = narrow(frames_from_rows({"opportunities": FORECAST_DEALS, "opportunity_stages": history}),
+                Filters.create(JAN, scope=Scope()))
     assert funnel.compute_ageing(ds, JAN, days=30)["opportunity_id"].to_list() == ["F3"]  # 92 days
     aged = funnel.compute_ageing(ds, JAN, days=10)
     assert aged["opportunity_id"].to_list() == ["F3", "F2", "F1"]
@@ -163,7 +167,7 @@ def test_win_loss_and_lost_reasons_against_the_previous_period():
         deal("5", 50, owner="Bob", status="won", closed="2025-12-20", created="2025-12-01"),
         deal("6", 60, owner="Bob", status="lost", closed="2025-12-21", created="2025-12-01", lost_reason="Timing"),
     ]
-    ds = frames_from_rows({"opportunities": deals}).narrow(Filters.create(JAN))
+    ds = narrow(frames_from_rows({"opportunities": deals}), Filters.create(JAN, scope=Scope()))
     w = funnel.compute_win_loss(ds, JAN, "owner")
     assert w["owner"].to_list() == ["Bob", "Ann"]  # worst first
     assert w["win_rate"].to_list() == [0.0, 0.5]
@@ -183,10 +187,31 @@ def test_other_stage_names_work_without_code_changes():
     ]
     deals = [deal("X", 10), deal("Y", 20, status="won", closed="2026-01-09"), deal("Z", 30)]
     history = [*hist("Z", ("Prospecting", "2026-01-02"), ("Engaging", "2026-01-03"))]
-    ds = frames_from_rows({"opportunities": deals, "opportunity_stages": history, "pipeline_stages": stages}).narrow(
-        Filters.create(JAN))
+    ds = narrow(frames_from_rows({"opportunities": deals, "opportunity_stages": history, "pipeline_stages": stages}),
+        Filters.create(JAN, scope=Scope()))
     f = funnel.compute_funnel(ds, JAN, "cohort")
     assert f["stage"].to_list() == ["Prospecting", "Engaging", "Won"]
     assert f["reached"].to_list() == [3, 2, 1]
     snap = funnel.compute_funnel(ds, JAN, "snapshot")
     assert snap["weighted_amount"].to_list() == pytest.approx([2.0, 18.0])
+
+
+def test_time_in_stage_counts_deals_that_left_the_stage_within_the_period_whatever_their_creation():
+    deals = [deal("G", 1, created="2025-12-10"), deal("V", 1, created="2026-01-02"),
+             deal("W", 1, created="2026-01-20"), deal("Z", 1, created="2025-12-01")]
+    history = [
+        *hist("G", ("lead", "2025-12-10"), ("qualified", "2026-01-04")),  # created in December, left lead in January
+        *hist("V", ("lead", "2026-01-02"), ("qualified", "2026-01-06"), ("proposal", "2026-02-10")),
+        *hist("W", ("lead", "2026-01-20"), ("qualified", "2026-02-01 00:00")),  # left at January's end: February
+        *hist("Z", ("lead", "2025-12-01"), ("qualified", "2025-12-20")),  # left before the period
+    ]
+    ds = narrow(frames_from_rows({"opportunities": deals, "opportunity_stages": history}), Filters.create(JAN, scope=Scope()))
+    jan = {r["stage"]: r for r in funnel.compute_stage_velocity(ds, JAN).to_dicts()}
+    # lead left in January: G after 25 days, V after 4; median 14.5, p75 = 4 + 0.75 * (25 - 4)
+    assert jan["lead"]["deals"] == 2
+    assert (jan["lead"]["median_days"], jan["lead"]["p75_days"]) == (pytest.approx(14.5), pytest.approx(19.75))
+    assert jan["qualified"]["deals"] == 0  # V and W leave qualified / lead in February
+    feb_period = Period(date(2026, 2, 1), date(2026, 2, 28))
+    feb = {r["stage"]: r for r in funnel.compute_stage_velocity(ds, feb_period).to_dicts()}
+    assert (feb["lead"]["deals"], feb["lead"]["median_days"]) == (1, pytest.approx(12.0))  # W: 20 Jan -> 1 Feb
+    assert (feb["qualified"]["deals"], feb["qualified"]["median_days"]) == (1, pytest.approx(35.0))  # V: 6 Jan -> 10 Feb

@@ -10,6 +10,8 @@ from crm.dataset import frames_from_rows
 from crm.filters import Filters, Period
 from crm.metrics import compute_metrics
 from crm.metrics.satisfaction import nps_interval, wilson_interval
+from crm.narrowing import narrow
+from crm.scope import Scope
 
 JANUARY = Period(date(2026, 1, 1), date(2026, 1, 31))
 
@@ -20,7 +22,7 @@ def ts(text: str) -> datetime:
 
 def metrics_for(tables, period=JANUARY, **dims):
     frames = frames_from_rows(tables)
-    return compute_metrics(frames.narrow(Filters.create(period, **dims)), period)
+    return compute_metrics(narrow(frames, Filters.create(period, **dims, scope=Scope())), period)
 
 
 DEALS = [
@@ -29,7 +31,8 @@ DEALS = [
      "status": "won"},
     {"opportunity_id": "D2", "amount": 50.0, "created_at": ts("2026-01-05"), "closed_at": ts("2026-01-20"),
      "status": "lost"},
-    # closed exactly at the period end (midnight after 31 Jan): not in January, not open either
+    # closed exactly at the period end (midnight after 31 Jan): that close belongs to February, so
+    # January's end still sees D3 open (at lead, no history row)
     {"opportunity_id": "D3", "amount": 70.0, "created_at": ts("2026-01-15"), "closed_at": ts("2026-02-01"),
      "status": "won"},
     # open, no history row: at the first open stage (lead, 0.1)
@@ -53,9 +56,9 @@ def test_sales_metrics_by_hand():
     assert m["win_rate"] == pytest.approx(2 / 3)
     assert m["new_opportunities"] == 4  # D2, D3, D4, D6
     assert m["sales_cycle_days"] == pytest.approx(15.5)  # median of 21 and 10 days
-    assert m["pipeline_value"] == 1200.0  # D4 + D5
-    assert m["weighted_pipeline"] == pytest.approx(200 * 0.1 + 1000 * 0.5)
-    assert m["open_deals"] == 2
+    assert m["pipeline_value"] == 1270.0  # D3 + D4 + D5: 70 + 200 + 1000
+    assert m["weighted_pipeline"] == pytest.approx(70 * 0.1 + 200 * 0.1 + 1000 * 0.5)
+    assert m["open_deals"] == 3
 
 
 def test_stage_at_same_moment_takes_higher_position_last():
@@ -180,3 +183,57 @@ def test_region_filter_uses_the_customers_region():
     ]
     m = metrics_for({"customers": customers, "tickets": tickets}, regions=["Europe"])
     assert m["tickets_created"] == 2
+
+
+FEBRUARY = Period(date(2026, 2, 1), date(2026, 2, 28))
+MIDNIGHT = "2026-02-01 00:00"  # January's end moment: what is stamped then happens in February
+
+
+def test_an_event_at_midnight_after_the_period_belongs_to_the_next_day():
+    from crm.metrics import compute_many
+    from crm.metrics.funnel import compute_funnel
+
+    tables = {
+        "opportunities": [
+            # created at the midnight: a February deal, not in January's pipeline
+            {"opportunity_id": "M1", "amount": 100.0, "created_at": ts(MIDNIGHT), "status": "open"},
+            # won at the midnight: open (at lead) at January's end, won in February
+            {"opportunity_id": "M2", "amount": 40.0, "created_at": ts("2026-01-10"), "closed_at": ts(MIDNIGHT),
+             "status": "won"},
+            # moved to proposal at the midnight: at lead at January's end, at proposal at February's
+            {"opportunity_id": "M3", "amount": 200.0, "created_at": ts("2026-01-05"), "status": "open"},
+        ],
+        "opportunity_stages": [
+            {"opportunity_id": "M3", "stage": "lead", "entered_at": ts("2026-01-05")},
+            {"opportunity_id": "M3", "stage": "proposal", "entered_at": ts(MIDNIGHT)},
+        ],
+        "orders": [
+            {"order_id": "O1", "customer_id": "Y", "ordered_at": ts("2026-01-31 23:59"), "amount": 10.0},
+            {"order_id": "O2", "customer_id": "X", "ordered_at": ts(MIDNIGHT), "amount": 10.0},
+        ],
+        "survey_responses": [
+            {"response_id": "S1", "kind": "nps", "score": 10.0, "responded_at": ts("2026-01-31 23:00")},
+            {"response_id": "S2", "kind": "nps", "score": 0.0, "responded_at": ts(MIDNIGHT)},
+        ],
+    }
+    frames = frames_from_rows(tables)
+    ds = narrow(frames, Filters.create(JANUARY, scope=Scope()))
+    jan, feb = compute_many(ds, [JANUARY, FEBRUARY])  # both months in one pass over the tables
+    assert (jan, feb) == (compute_metrics(ds, JANUARY), compute_metrics(ds, FEBRUARY))  # and each alone
+    # January: created M2, M3; nothing won; open at the end M2 (lead) and M3 (lead)
+    assert (jan["new_opportunities"], jan["won_deals"], jan["revenue_won"]) == (2, 0, 0.0)
+    assert (jan["open_deals"], jan["pipeline_value"]) == (2, 240.0)
+    assert jan["weighted_pipeline"] == pytest.approx(40 * 0.1 + 200 * 0.1)  # 24
+    assert jan["active_customers"] == 1  # Y; X's order is dated 1 Feb
+    assert (jan["nps_responses"], jan["nps"]) == (1, 100.0)  # S1 only
+    # February: created M1; M2 won (40); open at the end M1 (lead) and M3 (proposal)
+    assert (feb["new_opportunities"], feb["won_deals"], feb["revenue_won"]) == (1, 1, 40.0)
+    assert (feb["open_deals"], feb["pipeline_value"]) == (2, 300.0)
+    assert feb["weighted_pipeline"] == pytest.approx(100 * 0.1 + 200 * 0.5)  # 110
+    assert (feb["nps_responses"], feb["nps"]) == (1, -100.0)  # S2
+    # the funnels agree: January's cohort (M2, M3) reached lead only; its snapshot has both at lead
+    cohort = compute_funnel(ds, JANUARY)
+    assert cohort["reached"].to_list() == [2, 0, 0, 0, 0]
+    snapshot = compute_funnel(ds, JANUARY, "snapshot")
+    assert snapshot["deals"].to_list() == [2, 0, 0, 0]
+    assert compute_funnel(ds, FEBRUARY, "snapshot")["deals"].to_list() == [1, 0, 1, 0]  # M1 lead, M3 proposal

@@ -21,6 +21,8 @@ import pytest
 from crm.dataset import frames_from_rows
 from crm.filters import Filters, Period
 from crm.metrics import rfm
+from crm.narrowing import narrow
+from crm.scope import Scope
 
 H1 = Period(date(2026, 1, 1), date(2026, 6, 30))
 ORDERS = [
@@ -37,7 +39,7 @@ ORDERS = [
 def scores():
     orders = [{"order_id": str(i), "customer_id": c, "ordered_at": datetime.fromisoformat(d), "amount": a}
               for i, (c, d, a) in enumerate(ORDERS)]
-    return rfm.rfm_scores(frames_from_rows({"orders": orders}).narrow(Filters.create(H1)), H1)
+    return rfm.rfm_scores(narrow(frames_from_rows({"orders": orders}), Filters.create(H1, scope=Scope())), H1)
 
 
 def test_scores_with_ties(scores):
@@ -54,7 +56,7 @@ def test_first_matching_rule_names_the_segment_and_the_tier(scores):
     tiers = dict(scores.select("customer_id", "tier").rows())
     # D (2,3,3) is Loyal before Need Attention; F (3,2,2) is Potential Loyalist before Need Attention / About to Sleep
     assert segments == {"A": "Champions", "B": "Champions", "C": "Lost", "D": "Loyal", "F": "Potential Loyalist"}
-    assert tiers == {"A": "high value", "B": "high value", "C": "at risk", "D": "potential", "F": "others"}
+    assert tiers == {"A": "High value", "B": "High value", "C": "Churn risk", "D": "Potential", "F": "others"}
 
 
 def test_rule_order_matters():
@@ -72,24 +74,24 @@ def test_segment_and_tier_summaries(scores):
     assert champions["revenue_share"] == pytest.approx(600 / 860)
     assert champions["avg_frequency"] == 3.0
     tiers = rfm.segment_summary(scores, by="tier")
-    assert tiers["tier"].to_list() == ["high value", "potential", "at risk", "others"]
-    assert tiers.filter(tier="at risk")["action"][0].startswith("Escalate to a service lead")
+    assert tiers["tier"].to_list() == ["High value", "Potential", "Churn risk", "others"]
+    assert tiers.filter(tier="Churn risk")["action"][0].startswith("Escalate to a service lead")
 
 
 def test_a_segment_takes_the_action_of_the_tier_most_of_its_customers_are_in(scores):
     by_segment = rfm.segment_summary(scores)
     # Champions: A and B both high value; Loyal: D is potential; Potential Loyalist: F is others; Lost: C at risk
     assert dict(by_segment.select("segment", "main_tier").rows()) == {
-        "Champions": "high value", "Loyal": "potential", "Potential Loyalist": "others", "Lost": "at risk"}
-    assert by_segment.filter(segment="Lost")["action"][0] == rfm.TIER_ACTIONS["at risk"]
+        "Champions": "High value", "Loyal": "Potential", "Potential Loyalist": "others", "Lost": "Churn risk"}
+    assert by_segment.filter(segment="Lost")["action"][0] == rfm.TIER_ACTIONS["Churn risk"]
 
 
 def test_a_tie_between_tiers_goes_to_the_tier_listed_first():
     # two "Loyal" customers, one per tier; TIER_RULES go high value, new, potential, at risk, then
     # "others" last, so potential wins
     scores = pl.DataFrame({"customer_id": ["X", "Y"], "recency_days": [10, 20], "frequency": [3, 3],
-                           "monetary": [100.0, 100.0], "segment": ["Loyal", "Loyal"], "tier": ["others", "potential"]})
-    assert rfm.segment_summary(scores)["main_tier"].to_list() == ["potential"]
+                           "monetary": [100.0, 100.0], "segment": ["Loyal", "Loyal"], "tier": ["others", "Potential"]})
+    assert rfm.segment_summary(scores)["main_tier"].to_list() == ["Potential"]
 
 
 def test_the_last_order_counts_whatever_order_the_rows_come_in():
@@ -98,7 +100,7 @@ def test_the_last_order_counts_whatever_order_the_rows_come_in():
             ("H", "2026-04-01", 5.0), ("H", "2026-06-25", 5.0), ("H", "2026-02-01", 5.0)]
     orders = [{"order_id": str(i), "customer_id": c, "ordered_at": datetime.fromisoformat(d), "amount": a}
               for i, (c, d, a) in enumerate(rows)]
-    scored = rfm.rfm_scores(frames_from_rows({"orders": orders}).narrow(Filters.create(H1)), H1)
+    scored = rfm.rfm_scores(narrow(frames_from_rows({"orders": orders}), Filters.create(H1, scope=Scope())), H1)
     assert dict(scored.select("customer_id", "recency_days").rows()) == {"G": 10, "H": 5}
 
 
@@ -127,17 +129,17 @@ def test_quintiles_agree_with_the_definition_in_fractions(seed):
 
 
 @pytest.mark.parametrize(("scores", "segment", "tier"), [
-    ((5, 5, 5), "Champions", "high value"),
-    ((1, 4, 4), "Can't Lose Them", "potential"),
-    ((3, 3, 3), "Loyal", "potential"),          # Loyal comes before Need Attention
-    ((4, 1, 1), "New", "new"),
+    ((5, 5, 5), "Champions", "High value"),
+    ((1, 4, 4), "Can't Lose Them", "Potential"),
+    ((3, 3, 3), "Loyal", "Potential"),          # Loyal comes before Need Attention
+    ((4, 1, 1), "New", "Newcomers"),
     ((3, 1, 1), "Promising", "others"),
     ((5, 3, 2), "Potential Loyalist", "others"),
-    ((2, 2, 2), "Need Attention", "at risk"),
+    ((2, 2, 2), "Need Attention", "Churn risk"),
     ((1, 3, 2), "At Risk", "others"),
-    ((2, 1, 1), "About to Sleep", "at risk"),
-    ((1, 1, 1), "Lost", "at risk"),
-    ((5, 2, 5), "Others", "new"),
+    ((2, 1, 1), "About to Sleep", "Churn risk"),
+    ((1, 1, 1), "Lost", "Churn risk"),
+    ((5, 2, 5), "Others", "Newcomers"),
 ])
 def test_the_lookup_names_each_score_triple_by_the_first_matching_rule(scores, segment, tier):
     r, f, m = scores

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from crm.metrics.money import cents_sum
+from crm.money import cents_sum
 
 
 def test_a_sum_of_cents_is_exact_in_any_order():

@@ -1,0 +1,529 @@
+"""The rules every row of the canonical tables follows: one validation for every store and every path in.
+
+An import (CLI, Data page) and the demo load check rows against these rules
+before anything is written; the metrics read stored rows through ``usable``,
+which leaves out the rows a rule says cannot count (a store written by another
+tool may hold anything), and the data-quality page counts every finding with
+``findings``. Rules are Polars expressions over a table's typed columns, so a
+million rows are checked in one pass; email addresses and phone numbers are
+checked once per distinct value with maintained libraries (email-validator,
+phonenumbers), never with a regular expression.
+
+A rule is an *error* (the row is rejected by an import) or a *finding* (the
+value is kept as given and reported: an address that is not valid is still
+what the source says). ``excluded`` rules also take a stored row out of every
+number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache, lru_cache
+
+import polars as pl
+import sqlalchemy as sa
+
+from crm import schema
+from crm.store import Store
+
+CALENDAR_RULE = f"outside {schema.EARLIEST:%Y-%m-%d}..{schema.LATEST:%Y-%m-%d}"
+SCALE_RULE = "NPS scores are 0–10, CSAT scores 1–5 (whole numbers)"
+EMAIL_RULE = "not a valid email address"
+PHONE_RULE = "not a valid phone number for its country"
+
+NON_NEGATIVE: frozenset[tuple[str, str]] = frozenset({
+    ("opportunities", "amount"), ("orders", "amount"), ("order_items", "amount"), ("order_items", "quantity"),
+    ("tickets", "reopened"), ("pipeline_stages", "position"),
+})
+"""Number columns that cannot be below zero (amounts are what was sold; a refund is not a negative order here)."""
+
+RANGES: dict[tuple[str, str], tuple[float, float]] = {("pipeline_stages", "win_probability"): (0.0, 1.0)}
+
+MAX_AMOUNT = 100_000_000_000.0
+"""An amount above this (10^11 in the store's currency) is a mistake (a pasted id, a value in the wrong unit):
+money is summed in whole cents in 64-bit integers, which such values would overflow."""
+AMOUNTS: frozenset[tuple[str, str]] = frozenset({("opportunities", "amount"), ("orders", "amount"), ("order_items", "amount")})
+
+EVENT_ORDER: tuple[tuple[str, str, str, str], ...] = (
+    ("opportunities", "closed_at", "created_at", "closed before the deal was created"),
+    ("tickets", "first_response_at", "created_at", "first response before the ticket was created"),
+    ("tickets", "resolved_at", "created_at", "resolved before the ticket was created"),
+    ("customers", "churned_at", "created_at", "churned before the customer was created"),
+)
+"""(table, later column, earlier column, rule): an event stamped before the one it follows."""
+
+REFERENCES: tuple[tuple[str, str, str, str], ...] = (
+    ("opportunities", "customer_id", "customers", "customer_id"),
+    ("opportunity_stages", "opportunity_id", "opportunities", "opportunity_id"),
+    ("orders", "customer_id", "customers", "customer_id"),
+    ("order_items", "order_id", "orders", "order_id"),
+    ("tickets", "customer_id", "customers", "customer_id"),
+    ("survey_responses", "customer_id", "customers", "customer_id"),
+    ("survey_responses", "ticket_id", "tickets", "ticket_id"),
+    ("interactions", "customer_id", "customers", "customer_id"),
+    ("interactions", "opportunity_id", "opportunities", "opportunity_id"),
+)
+"""(table, column, parent table, parent key): a filled id must name a row of the parent."""
+
+
+def reference_rule(parent: str) -> str:
+    return f"no such row in {parent} (in this import or the store)"
+
+
+@dataclass(frozen=True, eq=False)  # its expression cannot be compared for equality
+class Rule:
+    """One check on one column of one table."""
+
+    table: str
+    column: str
+    text: str
+    needs: tuple[str, ...]
+    """The columns the check reads (it applies only where all are present)."""
+    broken: pl.Expr
+    """True on a row that breaks the rule (null counts as not broken)."""
+    error: bool = True
+    """An import rejects the row; otherwise the value is kept and reported."""
+    excluded: bool = True
+    """A stored row that breaks it is left out of every number."""
+
+
+def _length(column: sa.Column) -> int | None:
+    return getattr(column.type, "length", None)
+
+
+def score_off_scale() -> pl.Expr:
+    """True on a survey response whose score is off its kind's scale (``SCALE_RULE``): not a response."""
+    kind, score = pl.col("kind"), pl.col("score")
+    whole = score == score.round(0)
+    return (((kind == "nps") & ~(score.is_between(0, 10) & whole))
+            | ((kind == "csat") & ~(score.is_between(1, 5) & whole)))
+
+
+@cache
+def rules(name: str) -> tuple[Rule, ...]:
+    """The row rules of a canonical table, in the order problems are reported."""
+    table = schema.table(name)
+    out: list[Rule] = []
+    for c in table.columns:
+        if c.name == schema.IMPORT_BATCH:
+            continue
+        col, kind = str(c.name), schema.polars_dtype(c)
+        if not c.nullable:
+            out.append(Rule(name, col, "required value is empty", (col,), pl.col(col).is_null()))
+        if kind == pl.Float64:
+            out.append(Rule(name, col, "not a finite number", (col,),
+                            pl.col(col).is_nan() | pl.col(col).is_infinite()))
+        if (name, col) in NON_NEGATIVE:
+            out.append(Rule(name, col, "must not be negative", (col,), pl.col(col) < 0))
+        if (name, col) in AMOUNTS:
+            out.append(Rule(name, col, f"must be at most {MAX_AMOUNT:,.0f}", (col,), pl.col(col) > MAX_AMOUNT))
+        if (name, col) in RANGES:
+            low, high = RANGES[(name, col)]
+            out.append(Rule(name, col, f"must be within {low}..{high}", (col,),
+                            ~pl.col(col).is_between(low, high)))
+        if isinstance(kind, pl.Datetime | pl.Date):
+            out.append(Rule(name, col, CALENDAR_RULE, (col,),
+                            ~pl.col(col).cast(pl.Datetime("us")).is_between(schema.EARLIEST, schema.LATEST),
+                            excluded=not c.nullable))
+        if kind == pl.String:
+            length = _length(c)
+            if length:
+                out.append(Rule(name, col, f"longer than {length} characters", (col,),
+                                pl.col(col).str.len_chars() > length, excluded=False))
+            out.append(Rule(name, col, "holds a NUL character", (col,),
+                            pl.col(col).str.contains("\x00", literal=True), excluded=False))
+    for enum in schema.ENUMS.get(name, ()):
+        values = list(enum.values)
+        out.append(Rule(name, enum.column, f"must be one of {', '.join(values)} (map other values with values = {{ ... }})",
+                        (enum.column,), ~pl.col(enum.column).is_in(values), excluded=False))
+    if name == "survey_responses":
+        out.append(Rule(name, "score", SCALE_RULE, ("kind", "score"), score_off_scale()))
+    for table_name, later, earlier, text in EVENT_ORDER:
+        if table_name == name:
+            out.append(Rule(name, later, text, (later, earlier),
+                            pl.col(later) < pl.col(earlier)))
+    return tuple(out)
+
+
+def _applicable(name: str, columns: Iterable[str]) -> list[Rule]:
+    present = set(columns)
+    return [r for r in rules(name) if set(r.needs) <= present]
+
+
+# --- importing ------------------------------------------------------------------
+
+_PROBLEMS = {"line": pl.Int64, "column": pl.String, "value": pl.String, "rule": pl.String}
+
+
+def row_problems(name: str, typed: pl.DataFrame, filled: Iterable[str]) -> pl.DataFrame:
+    """line, column, value, rule of every error-rule a row of ``typed`` (with ``_line``) breaks, on the
+    ``filled`` columns. Which rules any row breaks is found in one pass; only those are worked out row by row."""
+    applicable = [r for r in _applicable(name, filled) if r.error]
+    out = [pl.DataFrame(schema=_PROBLEMS)]
+    if not applicable or typed.height == 0:
+        return out[0]
+    flags = typed.select(r.broken.fill_null(False).any().alias(str(i)) for i, r in enumerate(applicable)).row(0)
+    broken = [r for r, flag in zip(applicable, flags, strict=True) if flag]
+    key = schema.primary_key(name)
+    if key is not None and key in filled:
+        present = typed[key].drop_nulls()
+        if present.n_unique() < present.len():
+            broken.append(Rule(name, key, "duplicate key within the file", (key,),
+                               pl.col(key).is_duplicated() & pl.col(key).is_not_null()))
+    for r in broken:
+        out.append(typed.filter(r.broken.fill_null(False)).select(
+            pl.col("_line").cast(pl.Int64).alias("line"), pl.lit(r.column, dtype=pl.String).alias("column"),
+            pl.col(r.column).cast(pl.String).alias("value"), pl.lit(r.text, dtype=pl.String).alias("rule")))
+    return pl.concat(out)
+
+
+# --- email and phone -------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def region_code(country: str | None) -> str | None:
+    """The region a phone number without + is read in: a country written as an ISO code ("DE") or an English
+    name ("Germany", "UK"), from phonenumbers' own region names (crm.duplicates.phone_region); else None."""
+    from crm.duplicates import phone_region
+
+    return phone_region(country)
+
+
+def normal_email(value: str) -> str | None:
+    """The address in its normal form (domain lower-cased, Unicode normalised), or None when it is not valid."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return str(validate_email(value.strip(), check_deliverability=False).normalized)
+    except EmailNotValidError:
+        return None
+
+
+def normal_phone(value: str, region: str | None) -> str | None:
+    """The number in E.164 (+4930123456), read in ``region`` unless it starts with +; None when not valid."""
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def contacts(frame: pl.DataFrame) -> pl.DataFrame:
+    """``email_ok`` / ``phone_ok`` (null where the value is empty) and ``email_normal`` / ``phone_normal``
+    for the customers in ``frame``; each distinct value (and country) is checked once."""
+    out = frame
+    if "email" in frame.columns:
+        emails = frame["email"].drop_nulls().unique()
+        table = pl.DataFrame({"email": emails, "email_normal": [normal_email(e) for e in emails.to_list()]},
+                             schema={"email": pl.String, "email_normal": pl.String})
+        out = out.join(table, on="email", how="left", nulls_equal=False)
+        out = out.with_columns(email_ok=pl.when(pl.col("email").is_not_null()).then(pl.col("email_normal").is_not_null()))
+    if "phone" in frame.columns:
+        country = pl.col("country") if "country" in frame.columns else pl.lit(None, dtype=pl.String)
+        pairs = frame.select(pl.col("phone"), country.alias("_country")).drop_nulls("phone").unique()
+        normal = [normal_phone(p, region_code(c)) for p, c in pairs.iter_rows()]
+        table = pairs.with_columns(phone_normal=pl.Series(normal, dtype=pl.String))
+        out = out.with_columns(country.alias("_country")).join(table, on=["phone", "_country"], how="left",
+                                                                nulls_equal=True).drop("_country")
+        out = out.with_columns(phone_ok=pl.when(pl.col("phone").is_not_null()).then(pl.col("phone_normal").is_not_null()))
+    return out
+
+
+def contact_findings(typed: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Customers rows with valid emails and phones in their normal form (E.164), and the findings
+    (line, column, value, rule) of the ones kept as given because they are not valid."""
+    if not {"email", "phone"} & set(typed.columns):
+        return typed, pl.DataFrame(schema=_PROBLEMS)
+    checked = contacts(typed)
+    found = [pl.DataFrame(schema=_PROBLEMS)]
+    fixes = []
+    for column, rule in (("email", EMAIL_RULE), ("phone", PHONE_RULE)):
+        if column not in typed.columns:
+            continue
+        found.append(checked.filter(pl.col(f"{column}_ok") == False).select(  # noqa: E712 (null: empty)
+            pl.col("_line").cast(pl.Int64).alias("line"), pl.lit(column).alias("column"), pl.col(column).alias("value"),
+            pl.lit(rule).alias("rule")))
+        fixes.append(pl.coalesce(f"{column}_normal", column).alias(column))
+    return typed.with_columns(checked.select(fixes)), pl.concat(found)
+
+
+# --- reading a store ---------------------------------------------------------------
+
+
+def usable(name: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """A table as the metrics may use it: a timestamp outside 1900–2100 is unknown (blank), and a row that
+    breaks an ``excluded`` rule (a required value missing or off the calendar, an amount that is not a
+    finite number or is negative, a score off its scale, events out of order) is left out."""
+    stamps = [c for c, t in frame.schema.items() if isinstance(t, pl.Datetime | pl.Date)]
+    keep = [r.broken.fill_null(False) for r in _applicable(name, frame.columns) if r.excluded]
+    if stamps:
+        frame = frame.with_columns(
+            pl.when(pl.col(c).cast(pl.Datetime("us")).is_between(schema.EARLIEST, schema.LATEST)).then(pl.col(c)).alias(c)
+            for c in stamps)
+        required = [c.name for c in schema.table(name).columns if not c.nullable and c.name in stamps]
+        keep += [pl.col(c).is_null() for c in required]
+    if not keep:
+        return frame
+    return frame.filter(~pl.any_horizontal(keep))
+
+
+# --- tables written whole (the demo load) --------------------------------------------
+
+
+class InvalidData(ValueError):
+    """Rows that break the rules; the message names the first few (table, row, column, value, rule)."""
+
+    def __init__(self, table: str, problems: pl.DataFrame) -> None:
+        self.table, self.problems = table, problems
+        shown = "; ".join(f"row {r['line']}, {r['column']} = {r['value']!r}: {r['rule']}"
+                          for r in problems.head(5).iter_rows(named=True))
+        super().__init__(f"{problems.height:,} problem(s) in {table}: {shown}")
+
+
+def checked(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """Whole canonical tables checked like an import (row rules, keys, references among them) with emails
+    and phones in their normal form; InvalidData on the first table with a problem."""
+    out: dict[str, pl.DataFrame] = {}
+    for name, frame in tables.items():
+        typed = frame.with_row_index("_line", offset=1)
+        problems = [row_problems(name, typed, frame.columns)]
+        for table, column, parent, key in REFERENCES:
+            if table == name and column in frame.columns and parent in tables:
+                missing = typed[column].is_not_null() & ~typed[column].is_in(tables[parent][key].implode())
+                problems.append(typed.filter(missing).select(
+                    pl.col("_line").cast(pl.Int64).alias("line"), pl.lit(column).alias("column"),
+                    pl.col(column).cast(pl.String).alias("value"), pl.lit(reference_rule(parent)).alias("rule")))
+        found = pl.concat(problems)
+        if found.height:
+            raise InvalidData(name, found)
+        if name == "customers":
+            typed, _ = contact_findings(typed)
+        out[name] = typed.drop("_line")
+    return out
+
+
+# --- the data-quality report (the Data quality page) ------------------------------------------
+
+QUALITY_THRESHOLD = 95.0
+"""A table scoring below this (0–100) is flagged on the cockpit and the Data quality page."""
+
+REQUIRED_RULE = "required value is empty"
+DUPLICATE_KEY_RULE = "the same key as another row"
+
+MAIN_TIMESTAMP: dict[str, str] = {
+    "customers": "created_at", "opportunities": "created_at", "opportunity_stages": "entered_at",
+    "orders": "ordered_at", "tickets": "created_at", "survey_responses": "responded_at",
+    "interactions": "occurred_at",
+}
+"""The column that says when a table's newest record happened (order items and pipeline stages have none)."""
+
+FINDINGS_SCHEMA = pl.Schema({
+    "table": pl.String(), "column": pl.String(), "rule": pl.String(), "kind": pl.String(), "count": pl.Int64(),
+    "rows": pl.Int64(), "error": pl.Boolean(), "excluded": pl.Boolean(),
+})
+"""The columns of ``findings``."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """A rule as the report applies it to a stored table: a row rule, a reference, a duplicate key or a contact."""
+
+    table: str
+    column: str
+    rule: str
+    kind: str
+    """completeness, invalid, reference, duplicate key or contact."""
+    broken: pl.Expr
+    error: bool
+    excluded: bool
+
+
+def read_tables(store: Store) -> dict[str, pl.DataFrame]:
+    """Every business table of ``store`` with all its data columns, in the canonical dtypes.
+
+    A column a newer schema added that the stored table lacks reads as empty; a store without the schema
+    gives empty tables."""
+    if not store.has_schema():
+        return {name: pl.DataFrame(schema=schema.polars_schema(name, schema.data_columns(name)))
+                for name in schema.BUSINESS_TABLES}
+    present = store.column_names(schema.BUSINESS_TABLES)
+    out: dict[str, pl.DataFrame] = {}
+    for name in schema.BUSINESS_TABLES:
+        wanted = schema.data_columns(name)
+        frame = store.read(name, [c for c in wanted if c in present[name]])
+        target = schema.polars_schema(name, wanted)
+        out[name] = frame.with_columns(
+            pl.lit(None, dtype).alias(c) for c, dtype in target.items() if c not in frame.columns).select(wanted)
+    return out
+
+
+def checks(tables: dict[str, pl.DataFrame], name: str, contact: bool = True) -> list[Check]:
+    """Every check that applies to table ``name`` of ``tables``: its row rules (on the columns it has),
+    references to the parent tables present in ``tables``, a duplicate primary key and, for customers when
+    ``contact``, invalid emails and phones (``contact_checked`` must have added email_ok / phone_ok)."""
+    frame = tables[name]
+    out = [Check(name, r.column, r.text, "completeness" if r.text == REQUIRED_RULE else "invalid", r.broken,
+                 r.error, r.excluded) for r in _applicable(name, frame.columns)]
+    for table, column, parent, parent_key in REFERENCES:
+        if table == name and column in frame.columns and parent in tables and parent_key in tables[parent].columns:
+            known = tables[parent][parent_key].implode()
+            out.append(Check(name, column, reference_rule(parent), "reference",
+                             pl.col(column).is_not_null() & ~pl.col(column).is_in(known), error=True, excluded=False))
+    key = schema.primary_key(name)
+    if key is not None and key in frame.columns:
+        out.append(Check(name, key, DUPLICATE_KEY_RULE, "duplicate key",
+                         pl.col(key).is_not_null() & pl.col(key).is_duplicated(), error=True, excluded=False))
+    if contact and name == "customers":
+        for column, text in (("email", EMAIL_RULE), ("phone", PHONE_RULE)):
+            if f"{column}_ok" in frame.columns:
+                out.append(Check(name, column, text, "contact", pl.col(f"{column}_ok").not_(), error=False,
+                                 excluded=False))
+    return out
+
+
+def contact_checked(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """``tables`` with customers' ``email_ok`` / ``phone_ok`` added (each distinct value checked once)."""
+    if "customers" not in tables:
+        return tables
+    return {**tables, "customers": contacts(tables["customers"])}
+
+
+def findings(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """One row per (table, column, rule) that at least one stored row breaks: ``kind`` (completeness = a
+    required value is empty, invalid = a value breaks a row rule, reference = an id names no row of its
+    parent table, duplicate key = two rows share a primary key, contact = an email or phone that is not
+    valid), ``count`` (rows breaking it), ``rows`` (rows in the table), ``error`` (an import would reject
+    the row; a contact finding is only reported) and ``excluded`` (the metrics leave such rows out, see
+    ``usable``). Each table is checked in one pass; sorted by table order, then count (largest first)."""
+    tables = contact_checked(tables)
+    parts = [pl.DataFrame(schema=FINDINGS_SCHEMA)]
+    for name in schema.BUSINESS_TABLES:
+        if name not in tables or tables[name].height == 0:
+            continue
+        found = checks(tables, name)
+        counts = tables[name].select(c.broken.fill_null(False).sum().alias(str(i)) for i, c in enumerate(found)).row(0)
+        parts.append(pl.DataFrame(
+            [(c.table, c.column, c.rule, c.kind, int(n), tables[name].height, c.error, c.excluded)
+             for c, n in zip(found, counts, strict=True) if n],
+            schema=FINDINGS_SCHEMA, orient="row"))
+    order = {name: i for i, name in enumerate(schema.BUSINESS_TABLES)}
+    return (pl.concat(parts)
+            .with_columns(pl.col("table").replace_strict(order, return_dtype=pl.Int64).alias("_order"))
+            .sort(["_order", "count", "column", "rule"], descending=[False, True, False, False])
+            .drop("_order"))
+
+
+def finding_rows(tables: dict[str, pl.DataFrame], table: str, column: str, rule: str) -> pl.DataFrame:
+    """The rows of ``table`` that break ``rule`` on ``column`` (as named in ``findings``), the columns that
+    matter first: the table's key, the column, the other columns the rule reads, then the rest. Empty when
+    no row breaks it or no such check exists."""
+    frame = tables[table]
+    checked = contact_checked(tables) if table == "customers" and column in ("email", "phone") else tables
+    wanted = [c for c in checks(checked, table) if c.column == column and c.rule == rule]
+    if not wanted:
+        return frame.head(0)
+    rows = checked[table].filter(wanted[0].broken.fill_null(False)).select(frame.columns)
+    key = schema.primary_key(table)
+    rule_columns = next((r.needs for r in rules(table) if r.column == column and r.text == rule), (column,))
+    first = list(dict.fromkeys([c for c in (key, column, *rule_columns) if c is not None and c in rows.columns]))
+    return rows.select(first + [c for c in rows.columns if c not in first])
+
+
+COMPLETENESS_SCHEMA = pl.Schema({
+    "table": pl.String(), "column": pl.String(), "required": pl.Boolean(), "filled": pl.Int64(), "rows": pl.Int64(),
+    "share": pl.Float64(),
+})
+
+
+def completeness(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Per table and column (in schema order): ``required`` (the schema says NOT NULL), ``filled`` (rows with
+    a value; an empty or blank text counts as empty), ``rows`` and ``share`` = filled / rows (0–1; null for
+    an empty table)."""
+    parts = [pl.DataFrame(schema=COMPLETENESS_SCHEMA)]
+    for name in schema.BUSINESS_TABLES:
+        if name not in tables:
+            continue
+        frame = tables[name]
+        columns = [c for c in schema.data_columns(name) if c in frame.columns]
+        if not columns:
+            continue
+        filled = frame.select(
+            (pl.col(c).str.strip_chars().str.len_chars() > 0).sum().alias(c) if frame.schema[c] == pl.String
+            else pl.col(c).is_not_null().sum().alias(c) for c in columns).row(0) if frame.height else [0] * len(columns)
+        required = {str(c.name): not c.nullable for c in schema.table(name).columns}
+        parts.append(pl.DataFrame(
+            [(name, c, required[c], int(n), frame.height, n / frame.height if frame.height else None)
+             for c, n in zip(columns, filled, strict=True)],
+            schema=COMPLETENESS_SCHEMA, orient="row"))
+    return pl.concat(parts)
+
+
+FRESHNESS_SCHEMA = pl.Schema({
+    "table": pl.String(), "column": pl.String(), "rows": pl.Int64(), "latest": pl.Datetime("us"),
+    "days_ago": pl.Float64(),
+})
+
+
+def freshness(tables: dict[str, pl.DataFrame], now: datetime | None = None) -> pl.DataFrame:
+    """Per table with a main timestamp (``MAIN_TIMESTAMP``): that column, ``rows``, ``latest`` (the newest
+    stamp within 1900–2100; a placeholder such as 9999-12-31 is no record of activity) and ``days_ago`` =
+    (``now`` − latest) in fractional days (negative for a stamp in the future; null when there is none)."""
+    now = now or datetime.now()
+    records = []
+    for name, column in MAIN_TIMESTAMP.items():
+        if name not in tables or column not in tables[name].columns:
+            continue
+        stamps = tables[name][column].cast(pl.Datetime("us"))
+        latest = stamps.filter(stamps.is_between(schema.EARLIEST, schema.LATEST)).max()
+        assert latest is None or isinstance(latest, datetime)
+        days = None if latest is None else (now - latest).total_seconds() / 86_400
+        records.append((name, column, tables[name].height, latest, days))
+    return pl.DataFrame(records, schema=FRESHNESS_SCHEMA, orient="row")
+
+
+SCORES_SCHEMA = pl.Schema({
+    "table": pl.String(), "rows": pl.Int64(), "clean": pl.Int64(), "score": pl.Float64(), "below": pl.Boolean(),
+})
+
+SCORE_FORMULA = ("score = 100 × rows with no error-level finding / rows in the table; an error-level finding is "
+                 "anything an import would reject: a required value empty, an invalid value, a reference to a "
+                 "missing row, a duplicate key (invalid emails and phones are reported, not scored)")
+"""The score's definition in words, for the page and the docs."""
+
+
+def quality_scores(tables: dict[str, pl.DataFrame], threshold: float = QUALITY_THRESHOLD) -> pl.DataFrame:
+    """A 0–100 score per business table: ``SCORE_FORMULA``. Columns: ``table``, ``rows``, ``clean`` (rows
+    with no error-level finding), ``score`` (null for an empty table: nothing to judge) and ``below``
+    (score < ``threshold``). Each table is checked in one pass."""
+    records = []
+    for name in schema.BUSINESS_TABLES:
+        if name not in tables:
+            continue
+        frame = tables[name]
+        broken = [c.broken.fill_null(False) for c in checks(tables, name, contact=False) if c.error]
+        clean = frame.height if not broken or frame.height == 0 else int(
+            frame.select((~pl.any_horizontal(broken)).sum()).item())
+        score = 100 * clean / frame.height if frame.height else None
+        records.append((name, frame.height, clean, score, score is not None and score < threshold))
+    return pl.DataFrame(records, schema=SCORES_SCHEMA, orient="row")
+
+
+def age_text(days: float | None) -> str:
+    """How long ago, in words: ``"just now"``, ``"5 hours ago"``, ``"3 days ago"``, ``"in the future"``
+    (a stamp ahead of the clock), ``"no records"`` for None. Days are fractional."""
+    if days is None:
+        return "no records"
+    if days < -1 / 24:
+        return "in the future"
+    hours = days * 24
+    if hours < 1:
+        return "just now"
+    if hours < 48:
+        return f"{int(hours)} hour{'s' if int(hours) != 1 else ''} ago"
+    return f"{int(days):,} days ago"

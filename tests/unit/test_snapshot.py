@@ -1,0 +1,134 @@
+"""Prepared snapshots (crm.snapshot): a restart with unchanged data memory-maps the frames it prepared;
+any change of the data (a version bump with its new stamp) or of the preparing code is a new snapshot;
+a broken or missing snapshot falls back to the store."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from crm import snapshot
+from crm.dataset import Frames, load_frames
+from crm.filters import Filters, Period
+from crm.metrics import compute_with_previous
+from crm.narrowing import narrow
+from crm.scope import Scope
+from crm.settings import ChurnBasis, save_churn_basis
+from crm.store import Store
+
+Q2 = Period(date(2026, 4, 1), date(2026, 6, 30))
+
+
+@pytest.fixture
+def store(tmp_path, demo_frames) -> Store:
+    store = Store(f"sqlite:///{tmp_path / 'crm.db'}")
+    store.replace_business_data(demo_frames)
+    return store
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    path = tmp_path / "snapshots"
+    monkeypatch.setenv(snapshot.SNAPSHOT_ENV, str(path))
+    return path
+
+
+def tables(frames: Frames) -> dict[str, pl.DataFrame]:
+    return {name: getattr(frames, name) for name in snapshot.table_fields()}
+
+
+def steps(store: Store) -> tuple[Frames, list[str]]:
+    said: list[str] = []
+    frames = load_frames(store, progress=lambda fraction, text: said.append(text))
+    return frames, said
+
+
+def test_the_second_load_maps_the_snapshot_and_gives_the_same_frames_and_numbers(store, folder):
+    first, said_first = steps(store)
+    assert any(s.startswith("Reading table 1 of") for s in said_first)
+    assert len([p for p in folder.iterdir() if (p / "complete").is_file()]) == 1
+    second, said_second = steps(store)
+    assert said_second == [f"Ready: {sum(t.height for t in tables(first).values()):,} prepared rows from the snapshot"]
+    for name, table in tables(first).items():
+        assert_frame_equal(getattr(second, name), table)
+    assert (second.version, second.settings, second.churn_basis) == (first.version, first.settings, first.churn_basis)
+    q2 = Filters.create(Q2, scope=Scope())
+    assert compute_with_previous(narrow(second, q2), Q2) == compute_with_previous(narrow(first, q2), Q2)
+    assert set(snapshot.table_fields()) == {f.name for f in dataclasses.fields(Frames)} - {
+        "version", "settings", "churn_basis", "_memo"}
+
+
+def test_a_change_of_the_data_is_read_from_the_store_and_makes_a_new_snapshot(store, folder):
+    steps(store)
+    save_churn_basis(store, ChurnBasis.SUBSCRIPTION)  # bumps the version (and the stamp)
+    frames, said = steps(store)
+    assert any(s.startswith("Preparing") for s in said)  # prepared again: the settings shape the frames
+    assert not any(s.startswith("Reading table") for s in said)  # but no table changed: none is read
+    assert frames.churn_basis is ChurnBasis.SUBSCRIPTION and frames.version == store.data_version()
+    assert len([p for p in folder.iterdir() if (p / "complete").is_file()]) == 2
+
+
+def test_a_recreated_store_with_the_same_version_never_meets_the_old_snapshot(tmp_path, demo_frames, folder):
+    path = tmp_path / "again.db"
+    first = Store(f"sqlite:///{path}")
+    first.replace_business_data(demo_frames)
+    steps(first)
+    first.close()
+    path.unlink()
+    again = Store(f"sqlite:///{path}")
+    again.replace_business_data({name: frame.head(3) for name, frame in demo_frames.items()})
+    assert again.data_version() == 1
+    frames, said = steps(again)
+    assert any(s.startswith("Reading table") for s in said) and frames.customers.height == 3
+
+
+def test_a_broken_snapshot_falls_back_to_the_store_and_off_means_off(store, folder, monkeypatch):
+    first, _ = steps(store)
+    (made,) = [p for p in folder.iterdir() if (p / "complete").is_file()]
+    (made / "opportunities.arrow").write_bytes(b"not arrow")
+    frames, said = steps(store)
+    assert any(s.startswith("Preparing") for s in said)  # the prepared tables are not used
+    assert_frame_equal(frames.opportunities, first.opportunities)
+    monkeypatch.setenv(snapshot.SNAPSHOT_ENV, "off")
+    assert snapshot.snapshot_dir() is None
+    _, said = steps(store)
+    assert any(s.startswith("Reading table") for s in said)
+
+
+def test_the_snapshot_name_changes_with_the_preparing_code(monkeypatch):
+    before = snapshot.snapshot_name(3, "abc")
+    monkeypatch.setattr(snapshot, "_PREPARING_CODE", (*snapshot._PREPARING_CODE, "narrowing.py"))
+    assert snapshot.snapshot_name(3, "abc") != before
+    assert snapshot.snapshot_name(3, "../../etc") .startswith("v3-etc-")
+
+
+def test_after_a_change_of_one_table_only_that_table_is_read_again(store, folder):
+    first, _ = steps(store)
+    tickets = first.tickets.head(0)  # a change of the tickets only: drop the last ticket
+    last = store.read("tickets").sort("ticket_id").tail(1)["ticket_id"].item()
+    with store.transaction() as conn:
+        from crm import schema
+
+        for name in ("survey_responses",):
+            conn.execute(schema.table(name).update().where(schema.table(name).c.ticket_id == last).values(ticket_id=None))
+        conn.execute(schema.tickets.delete().where(schema.tickets.c.ticket_id == last))
+        store.bump_version(conn, ["tickets", "survey_responses"])
+    frames, said = steps(store)
+    read = [s.split(": ")[1].split(" ")[0] for s in said if s.startswith("Reading table")]
+    reused = [s.split(": ")[1].split(" ")[0] for s in said if " unchanged (" in s]
+    assert read == ["tickets", "survey_responses"]
+    assert set(reused) == set(snapshot_tables_read()) - {"tickets", "survey_responses"}
+    fresh = load_frames(store, snapshots=False)
+    for name, table in tables(fresh).items():
+        assert_frame_equal(getattr(frames, name), table)
+    assert frames.tickets.height == first.tickets.height - 1 and tickets.height == 0
+
+
+def snapshot_tables_read() -> list[str]:
+    from crm.dataset import COLUMNS
+
+    return list(COLUMNS)

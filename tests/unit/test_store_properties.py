@@ -134,10 +134,14 @@ def test_a_hostile_store_through_the_cli(tmp_path, capsys):
 def test_every_report_on_an_empty_store(tmp_path, name, capsys):
     url = f"sqlite:///{tmp_path / 'crm.db'}"
     Store(url).ensure_schema()
-    one = ["--customer", "C1"] if name == "customer_timeline" else []  # the one report about one customer
+    one = {"customer_timeline": ["--customer", "C1"],  # the report about one customer
+           "cross_sell_targets": ["--rule", "A -> B"]}.get(name, [])  # the report about one rule
     code = main(["--db", url, "report", name, "--format", "json", "--from", "2026-03-01", "--to", "2026-03-31", *one])
     _, err = capsys.readouterr()
-    if one:  # an empty store has no customer C1: a clear error, not an empty table
+    if name == "customer_timeline":  # an empty store has no customer C1: a clear error, not an empty table
         assert code == 1 and "no customer 'C1' in your view" in err and "Traceback" not in err, err
+        return
+    if name == "cross_sell_targets":  # an empty store has no orders, so no product A or B: a usage error
+        assert code == 2 and "no order holds 'A', 'B'; the products: none" in err and "Traceback" not in err, err
         return
     assert code == 0 and "Traceback" not in err, err

@@ -44,6 +44,11 @@ from crm.narrowing import narrow  # noqa: E402
 from crm.scope import Scope  # noqa: E402
 from crm.store import Store, _conform  # noqa: E402
 
+try:
+    import duckdb_reference as dref
+except ImportError:  # duckdb is not installed: the DuckDB reference is off (said in the report)
+    dref = None  # type: ignore[assignment]
+
 REGIONS = ("Europe", "North America", "Asia Pacific", "Latin America")
 PG_ADMIN_URL = os.environ.get("CRM_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -145,7 +150,7 @@ def environment(pg_version: str | None) -> list[tuple[str, str]]:
         ("adbc-driver-manager", _version("adbc-driver-manager")),
         ("adbc-driver-postgresql", _version("adbc-driver-postgresql")),
         ("adbc-driver-sqlite", _version("adbc-driver-sqlite")), ("psycopg", _version("psycopg")),
-        ("sqlite3 (library)", sqlite3.sqlite_version),
+        ("duckdb", _version("duckdb")), ("sqlite3 (library)", sqlite3.sqlite_version),
         ("PostgreSQL server", pg_version or "not used"),
         ("POLARS_MAX_THREADS / pool", f"{os.environ.get('POLARS_MAX_THREADS', '-')} / {pl.thread_pool_size()}"),
     ]
@@ -337,9 +342,21 @@ def time_pandas(data: ref.PandasData, filters: Filters) -> tuple[Timing, tuple[d
     return Timing(middle - started, ended - middle, time.process_time() - cpu), values, trend
 
 
+def time_duckdb(engine: dref.Engine, filters: Filters) -> tuple[Timing, tuple[dict, dict], list[dict]]:
+    """The same with the DuckDB reference (one query for both periods, one for the 12 months)."""
+    cpu = time.process_time()
+    started = time.perf_counter()
+    values = dref.compute_with_previous(engine, filters)
+    middle = time.perf_counter()
+    trend = dref.monthly_trend(engine, filters)
+    ended = time.perf_counter()
+    return Timing(middle - started, ended - middle, time.process_time() - cpu), values, trend
+
+
 def mismatches(filters: Filters, crm_values: tuple[dict, dict], crm_trend: list[dict],
-               pd_values: tuple[dict, dict], pd_trend: list[dict]) -> list[str]:
-    """Where crm and the pandas reference disagree (money: within a cent, as crm rounds to cents)."""
+               pd_values: tuple[dict, dict], pd_trend: list[dict], other: str = "pandas") -> list[str]:
+    """Where crm and a reference (``other``: pandas or DuckDB) disagree (money: within a cent, as crm
+    rounds to cents)."""
     pairs = [("current", crm_values[0], pd_values[0]), ("previous", crm_values[1], pd_values[1])]
     pairs += [(f"trend {a['month']}", a, b) for a, b in zip(crm_trend, pd_trend, strict=True)]
     out = []
@@ -350,12 +367,70 @@ def mismatches(filters: Filters, crm_values: tuple[dict, dict], crm_trend: list[
                 u = None
             if u is None or v is None:
                 if not (u is None and v is None):
-                    out.append(f"{filters.describe()} {where} {key}: crm {u!r} pandas {v!r}")
+                    out.append(f"{filters.describe()} {where} {key}: crm {u!r} {other} {v!r}")
                 continue
             tolerance = 0.0051 if key in ref.MONEY else 1e-9 * max(1.0, abs(v))
             if abs(u - v) > tolerance:
-                out.append(f"{filters.describe()} {where} {key}: crm {u!r} pandas {v!r}")
+                out.append(f"{filters.describe()} {where} {key}: crm {u!r} {other} {v!r}")
     return out
+
+
+DUCKDB_LABELS = {"arrow": "DuckDB SQL over the Arrow buffers (zero copy)", "native": "DuckDB SQL over native tables"}
+
+
+@dataclass
+class DuckRuns:
+    """The DuckDB reference's side of the KPI section: its set-up, timings per mode, value mismatches."""
+
+    setup: Any
+    """``duckdb_reference.Setup``: the engines and the set-up times."""
+    cold: dict[str, Timing] = field(default_factory=dict)
+    warm: dict[str, list[Timing]] = field(default_factory=dict)
+    found: list[str] = field(default_factory=list)
+    checked: int = 0
+
+    def run(self, f: Filters, crm_values: tuple[dict, dict], crm_trend: list[dict], cold: bool = False) -> None:
+        """Time every mode on filter ``f`` and compare its values with crm's."""
+        for mode, engine in self.setup.engines.items():
+            timing, values, trend = time_duckdb(engine, f)
+            if cold:
+                self.cold[mode] = timing
+            else:
+                self.warm.setdefault(mode, []).append(timing)
+            self.found += mismatches(f, crm_values, crm_trend, values, trend, f"DuckDB ({mode})")
+        self.checked += 1
+
+
+def duckdb_lines(duck: DuckRuns, polars_cold: Timing, polars_warm: list[Timing]) -> list[str]:
+    """The side-by-side table crm vs DuckDB, the verdict, the set-up times and the value check."""
+    pw = summary(polars_warm)
+    rows = [["crm (Polars)", _ms(polars_cold.total), f"**{_ms(pw['total'])}**", _ms(pw["p90"]), "", ""]]
+    missed = []
+    for mode, times in duck.warm.items():
+        dw = summary(times)
+        met = pw["total"] <= dw["total"]
+        missed += [] if met else [DUCKDB_LABELS[mode]]
+        rows.append([DUCKDB_LABELS[mode], _ms(duck.cold[mode].total), f"**{_ms(dw['total'])}**", _ms(dw["p90"]),
+                     f"{dw['total'] / pw['total']:.2f}x", "met" if met else "**missed**"])
+    setup = duck.setup
+    return [
+        "### crm vs DuckDB SQL over the same data", "",
+        "The same filter changes, interleaved (crm, then DuckDB over Arrow, then DuckDB native, per filter): "
+        "KPIs + previous period + 12-month trend. Milliseconds; ratio = DuckDB warm median / crm warm median.", "",
+        table(["engine", "cold", f"warm median ({len(polars_warm)})", "warm p90", "DuckDB / crm",
+               "crm at least as fast"], rows), "",
+        "- Target 3, crm at least as fast as DuckDB SQL (warm median, both ways of feeding DuckDB): "
+        + ("met." if not missed else f"**missed** against {', '.join(missed)}."),
+        f"- DuckDB set-up, once per data version and not in the timings: prepare (Polars joins: the customer's "
+        f"attributes onto the facts, the stages' onto the history) {setup.prepare_seconds:.2f} s; Arrow views "
+        f"{setup.load_seconds['arrow'] * 1000:.0f} ms; native tables (CREATE TABLE AS, load) "
+        f"{setup.load_seconds['native']:.2f} s. bench/duckdb_reference.py computes what pandas_reference.py "
+        "computes (not the five business-hours metrics).",
+        f"- Values: crm vs DuckDB on {duck.checked} filters × {len(setup.engines)} ways × 14 periods × "
+        f"{len(ref.KEYS)} metrics: "
+        + ("all agree." if not duck.found else f"**{len(duck.found)} mismatches** (first 20 below)."),
+        *[f"  - {line}" for line in duck.found[:20]],
+    ]
 
 
 def summary(times: list[Timing]) -> dict[str, float]:
@@ -397,6 +472,8 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=100, help="demo scale: 1 = 10k opportunities / 10k tickets")
     parser.add_argument("--skip-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--skip-pandas", action="store_true", help="no pandas reference (timing and value check)")
+    parser.add_argument("--skip-duckdb", action="store_true",
+                        help="no DuckDB reference (on by default when duckdb imports: timing and value check)")
     parser.add_argument("--kpis-only", action="store_true",
                         help="no stores: KPIs on frames enriched from the Parquet cache (a quick re-measure)")
     parser.add_argument("--warm", type=int, default=20, help="filters timed warm with Polars (default 20)")
@@ -469,16 +546,28 @@ def main() -> int:
             if compute_with_previous(narrow(other_frames, cold_filter()), cold_filter().period) != cold_values:
                 store_differences.append(other)
             del loaded[other]
+        duck = None
+        if dref is not None and not args.skip_duckdb:
+            with phase("DuckDB set-up (prepare, Arrow views, native tables)"):
+                duck = DuckRuns(dref.set_up(raw, time.perf_counter))
+            with phase("DuckDB KPIs, cold (first call, each way)"):
+                duck.run(cold_filter(), cold_values, cold_trend, cold=True)
         warm = warm_filters(args.warm)
         polars_warm: list[Timing] = []
         polars_results: dict[Filters, tuple[tuple[dict, dict], list[dict]]] = {cold_filter(): (cold_values, cold_trend)}
-        with phase(f"Polars KPIs, warm ({len(warm)} filters)"):
+        with phase(f"Polars KPIs, warm ({len(warm)} filters)" + (", DuckDB interleaved" if duck else "")):
             for f in warm:
                 timing, values, trend = time_polars(kpi_frames, f)
                 polars_warm.append(timing)
                 polars_results[f] = (values, trend)
+                if duck:
+                    duck.run(f, values, trend)
         print(f"polars: cold {polars_cold.total * 1000:.0f} ms, warm median "
               f"{summary(polars_warm)['total'] * 1000:.0f} ms", flush=True)
+        if duck:
+            print("duckdb: warm median " + ", ".join(f"{mode} {summary(t)['total'] * 1000:.0f} ms"
+                                                     for mode, t in duck.warm.items())
+                  + f"; {len(duck.found)} mismatches", flush=True)
 
         pandas_cold = None
         pandas_warm: list[Timing] = []
@@ -584,6 +673,12 @@ def main() -> int:
             if dw:
                 rows_kpi.append([f"pandas reference, warm, median of {len(pandas_warm)}", _ms(dw["kpis"]), _ms(dw["trend"]),
                                  _ms(dw["total"]), _ms(dw["min"]), _ms(dw["p90"]), _ms(dw["max"]), _ms(dw["cpu"])])
+        for mode, times in (duck.warm.items() if duck else []):
+            c, dw = duck.cold[mode], summary(times)
+            rows_kpi.append([f"{DUCKDB_LABELS[mode]}, cold", _ms(c.kpis), _ms(c.trend), _ms(c.total), "", "", "",
+                             _ms(c.cpu)])
+            rows_kpi.append([f"{DUCKDB_LABELS[mode]}, warm, median of {len(times)}", _ms(dw["kpis"]), _ms(dw["trend"]),
+                             _ms(dw["total"]), _ms(dw["min"]), _ms(dw["p90"]), _ms(dw["max"]), _ms(dw["cpu"])])
         emit(table(["", "KPIs + previous", "12-month trend", "total", "min", "p90", "max", "CPU (process)"], rows_kpi))
         emit()
         target_ms = 300
@@ -601,11 +696,18 @@ def main() -> int:
             for line in found[:20]:
                 emit(f"  - {line}")
         emit()
+        if duck and polars_warm:
+            for line in duckdb_lines(duck, polars_cold, polars_warm):
+                emit(line)
+            emit()
+        elif dref is None and not args.skip_duckdb:
+            emit("DuckDB reference: not run (duckdb does not import; `pip install -r requirements-dev.txt`).")
+            emit()
         for line in memory_section("##"):
             emit(line)
         if args.out:
             args.out.write_text("\n".join(report) + "\n")
-        return 1 if found else 0
+        return 1 if found or (duck and duck.found) else 0
     finally:
         for store in stores.values():
             store.close()

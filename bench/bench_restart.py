@@ -133,16 +133,16 @@ def server_first_cockpit(url: str, folder: Path | None) -> float:
 
     from crm import auth
     from crm.store import Store
-    from tests.e2e.harness import VIEWPORT, launch_chromium, run_streamlit
+    from tests.e2e.harness import VIEWPORT, launch_chromium, run_streamlit, session_cookie
 
     token = auth.create_session(Store(url), "exec")
     os.environ["CRM_SNAPSHOT_DIR"] = str(folder) if folder else "off"
     log = Path(tempfile.mkdtemp()) / "server.log"
     started = time.perf_counter()
-    with run_streamlit(url, log) as server, sync_playwright() as playwright:
+    with run_streamlit(url, log, admit_session=False) as server, sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         context = browser.new_context(viewport=VIEWPORT)
-        context.add_cookies([{"name": auth.SESSION_COOKIE, "value": token, "url": server.url}])
+        context.add_cookies([session_cookie(token)])
         page = context.new_page()
         page.goto(server.url, timeout=600_000)
         page.locator('[data-testid="stMetric"]').first.wait_for(timeout=600_000)

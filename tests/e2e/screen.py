@@ -20,7 +20,7 @@ except ImportError:  # the browser fixture reports it: a skip, or a failure wher
     expect = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Locator, Page
+    from playwright.sync_api import FrameLocator, Locator, Page
 
 
 @dataclass(frozen=True)
@@ -178,14 +178,20 @@ def drag(page: Page, start: tuple[float, float], end: tuple[float, float], steps
 GRID_FRAME = 'iframe[data-testid="stCustomComponentV1"]'
 
 
-def grid_row_summary(page: Page) -> Locator:
+def grid_frame(page: Page, key: str | None = None) -> FrameLocator:
+    """The AG Grid with widget key ``key``; without a key, the page's first grid (the explorer grid: a page
+    may hold more, e.g. the funnel's stuck deals in a later tab)."""
+    return page.frame_locator(f".st-key-{key} {GRID_FRAME}" if key else GRID_FRAME).first
+
+
+def grid_row_summary(page: Page, key: str | None = None) -> Locator:
     """AG Grid's pagination summary, e.g. ``1 to 50 of 335`` (a locator, for ``expect``)."""
-    return page.frame_locator(GRID_FRAME).locator(".ag-paging-row-summary-panel")
+    return grid_frame(page, key).locator(".ag-paging-row-summary-panel")
 
 
-def grid_cells(page: Page, column: str) -> Locator:
+def grid_cells(page: Page, column: str, key: str | None = None) -> Locator:
     """One column's cells in the grid rows drawn now (AG Grid draws only the rows near the view)."""
-    return page.frame_locator(GRID_FRAME).locator(f'.ag-center-cols-container .ag-row [col-id="{column}"]')
+    return grid_frame(page, key).locator(f'.ag-center-cols-container .ag-row [col-id="{column}"]')
 
 
 def grid_column(page: Page, column: str) -> list[str]:

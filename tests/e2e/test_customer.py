@@ -159,19 +159,31 @@ def test_a_customers_hostile_names_and_comments_are_shown_as_text(page, hostile_
         assert frame.evaluate(_OUTSIDE, HOST) == [], frame.url
 
 
+_FIRST_ROW = """() => {
+    const cell = (column) => document.querySelector(
+        `.ag-body .ag-row[row-index="0"] [col-id="${column}"]`);
+    const link = cell("customer_name")?.querySelector("a");
+    const id = cell("customer_id");
+    return link && id ? [link.innerText.trim(), link.getAttribute("href"), link.getAttribute("target"),
+                         id.innerText.trim()] : null;
+}"""
+"""The first row's customer link (text, href, target) and customer id, read in one go: the grid may redraw
+between two separate reads."""
+
+
 def _first_linked_row(page):
-    """The first grid on the page whose customer column holds links: its first row's link and customer id."""
-    grids = page.locator(GRID_FRAME)
-    expect(grids.first).to_be_attached()
+    """The first grid on the page whose customer column holds links: its first row's link text, href and
+    target and its customer id, read together once the page is idle."""
     linked = '.ag-center-cols-container .ag-row[row-index="0"] [col-id="customer_name"] a'
     page.wait_for_function(
         """selector => [...document.querySelectorAll('iframe[data-testid="stCustomComponentV1"]')]
               .some(f => f.contentDocument && f.contentDocument.querySelector(selector))""", arg=linked)
+    wait_until_idle(page)
+    grids = page.locator(GRID_FRAME)
     for index in range(grids.count()):
-        grid = grids.nth(index).content_frame
-        if grid.locator(linked).count():
-            row_id = grid.locator('.ag-center-cols-container .ag-row[row-index="0"] [col-id="customer_id"]')
-            return grid.locator(linked), row_id.inner_text().strip()
+        row = grids.nth(index).content_frame.locator(":root").evaluate(_FIRST_ROW)
+        if row:
+            return row
     raise AssertionError("no grid links its customers")
 
 
@@ -180,11 +192,11 @@ def test_ticket_response_and_deal_grids_link_each_customer_to_their_360_page(pag
     page.goto(f"{server.url}/{path}?{LINK}")
     if tab:
         page.get_by_role("tab", name=tab).click()
-    link, row_id = _first_linked_row(page)
+    name, href, target, row_id = _first_linked_row(page)
     found = customer_view(frames, Filters.create(Q2, scope=Scope()), row_id)
-    assert found is not None and link.inner_text().strip() == found.header.name
-    href = urlsplit(link.get_attribute("href") or "")
-    params = parse_qs(href.query)
-    assert (href.path, params["customer"]) == ("/customer", [row_id])
+    assert found is not None and name == found.header.name
+    parts = urlsplit(href or "")
+    params = parse_qs(parts.query)
+    assert (parts.path, params["customer"]) == ("/customer", [row_id])
     assert (params["from"], params["to"]) == (["2026-04-01"], ["2026-06-30"])  # the filters come along
-    assert link.get_attribute("target") == "_blank"
+    assert target == "_blank"

@@ -1,0 +1,219 @@
+"""Load test: many browser sessions changing filters at once against one `streamlit run`, timed on the server.
+
+    python bench/bench_load.py                                    # 1M deals (scale 100), 20 sessions, cockpit + funnel
+    python bench/bench_load.py --scale 10 --sessions 5 --steps 2   # smoke run, about a minute
+    python bench/bench_load.py --out bench/last-load.md
+
+The server runs with ``CRM_RERUN_LOG`` (crm/ui/rerun_log.py): every rerun writes its wall time (from the
+script's start to its last queued message), the script thread's CPU time, the server process's CPU time and
+its memory. On this two-core machine the headless browsers of a loopback test take most of the CPU, so the
+figures that count are the server's: the rerun times from that log, and the server's CPU time over the load
+phase divided by the reruns it served.
+
+Phases:
+
+1. warm-up: one session opens each page with the default filters (the data is loaded, or its snapshot
+   mapped; the default view's results are cached);
+2. load: ``--sessions`` browser contexts (one chromium, each context its own cookie and Streamlit session)
+   start together; each opens each page of ``--pages`` ``--steps`` + 1 times: first with the default
+   filters (the same for every session: computed once, then shared from the cache), then with
+   ``--steps`` filters no other session asks for (the period's end moved back by a different number of
+   days, every other one restricted to one region). The whole phase is bounded by ``--timeout``.
+
+Reported: per page and kind of view (shared / own filter), the server's rerun wall time (median, p95,
+max), thread CPU per rerun, the server process's CPU per rerun over the phase, its memory after the warm-up
+and at the end (sessions must not multiply it), and the browser-side time from navigation to an idle page.
+Target (issue 14): p95 per rerun under 2 s at 1M deals. The store is the Parquet-cached demo data that
+bench/bench_restart.py writes to SQLite (bench/.cache/restart-scale{S}.db).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_restart import sqlite_store  # noqa: E402
+from datagen import AS_OF  # noqa: E402
+
+from crm import auth  # noqa: E402
+from crm.demo import REGIONS  # noqa: E402
+from crm.store import Store  # noqa: E402
+from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, run_streamlit, session_cookie  # noqa: E402
+
+PATHS = {"cockpit": "", "funnel": "funnel", "satisfaction": "satisfaction", "service": "service",
+         "customers": "customers", "segments": "segments"}
+TARGET_P95_S = 2.0
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
+
+@dataclass(frozen=True)
+class Visit:
+    """One navigation of one session: which page, with which query string, and whether others share it."""
+
+    session: int
+    page: str
+    query: str
+    shared: bool
+
+
+def own_query(session: int, step: int, steps: int) -> str:
+    """A filter no other session asks for: a 90-day period ending ``k`` days before the data's last day (k
+    unique per session and step), every other one restricted to one region."""
+    k = 1 + session * steps + step
+    end = AS_OF - timedelta(days=k)
+    start = end - timedelta(days=89)
+    query = f"from={start.isoformat()}&to={end.isoformat()}"
+    if k % 2:
+        query += "&region=" + REGIONS[k % len(REGIONS)].replace(" ", "+")
+    return query
+
+
+def plan(sessions: int, pages: list[str], steps: int) -> list[list[Visit]]:
+    """Each session's visits in order: per page the shared default view, then ``steps`` filters of its own."""
+    def for_page(session: int, page: str) -> list[Visit]:
+        return [Visit(session, page, "", True),
+                *(Visit(session, page, own_query(session, i, steps), False) for i in range(steps))]
+
+    return [[v for page in pages for v in for_page(session, page)] for session in range(sessions)]
+
+
+async def visit(page: Any, base: str, v: Visit, timeout_ms: float) -> float:
+    """Open ``v`` and wait until its script run has ended; the seconds it took as the browser saw them."""
+    started = time.perf_counter()
+    url = f"{base}/{PATHS[v.page]}" + (f"?{v.query}" if v.query else "")
+    await page.goto(url, timeout=timeout_ms)
+    await page.locator('[data-testid="stMain"] h1').first.wait_for(timeout=timeout_ms)  # the run has started
+    await page.wait_for_selector(IDLE, state="attached", timeout=timeout_ms)
+    return time.perf_counter() - started
+
+
+async def run_session(browser: Any, base: str, token: str, visits: list[Visit], timeout_ms: float,
+                      seen: list[tuple[Visit, float]]) -> None:
+    context = await browser.new_context(viewport=VIEWPORT)
+    await context.add_cookies([session_cookie(token)])
+    page = await context.new_page()
+    try:
+        for v in visits:
+            seen.append((v, await visit(page, base, v, timeout_ms)))
+    finally:
+        await context.close()
+
+
+async def drive(base: str, tokens: list[str], pages: list[str], steps: int, timeout_s: float,
+                log: Path) -> dict[str, Any]:
+    from playwright.async_api import async_playwright
+
+    timeout_ms = timeout_s * 1000
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        warm: list[tuple[Visit, float]] = []
+        started = time.perf_counter()
+        await run_session(browser, base, tokens[0], [Visit(-1, p, "", True) for p in pages], timeout_ms, warm)
+        warm_s = time.perf_counter() - started
+        mark = len(log.read_text().splitlines()) if log.exists() else 0
+        seen: list[tuple[Visit, float]] = []
+        visits = plan(len(tokens), pages, steps)
+        started = time.perf_counter()
+        await asyncio.wait_for(asyncio.gather(*(run_session(browser, base, tokens[i], visits[i], timeout_ms, seen)
+                                                for i in range(len(tokens)))), timeout=timeout_s)
+        load_s = time.perf_counter() - started
+        await browser.close()
+    return {"warm": warm, "warm_s": warm_s, "seen": seen, "load_s": load_s, "mark": mark}
+
+
+def quantile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+def page_of(path: str) -> str:
+    return next((name for name, p in PATHS.items() if p == path), path)
+
+
+def summary_rows(reruns: list[dict[str, Any]], seen: list[tuple[Visit, float]]) -> list[str]:
+    rows = []
+    for page in sorted({page_of(r["page"]) for r in reruns}):
+        for shared in (True, False):
+            mine = [r for r in reruns if page_of(r["page"]) == page and (not r["query"]) == shared]
+            clicks = [s for v, s in seen if v.page == page and v.shared == shared]
+            if not mine:
+                continue
+            wall = [r["seconds"] for r in mine]
+            cpu = [r["thread_cpu_s"] for r in mine]
+            rows.append(f"| {page} | {'default (shared)' if shared else 'own filter'} | {len(mine)} | "
+                        f"{statistics.median(wall):.2f} | {quantile(wall, 0.95):.2f} | {max(wall):.2f} | "
+                        f"{statistics.median(cpu):.2f} | "
+                        f"{statistics.median(clicks) if clicks else float('nan'):.1f} / "
+                        f"{quantile(clicks, 0.95):.1f} |")
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=100, help="demo scale (100 = 1M deals)")
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=2, help="filters of its own per session and page")
+    parser.add_argument("--pages", nargs="+", default=["cockpit", "funnel"], choices=sorted(PATHS))
+    parser.add_argument("--timeout", type=float, default=900, help="seconds for the whole load phase")
+    parser.add_argument("--out", type=Path, help="also write the report to this file")
+    args = parser.parse_args()
+
+    url = sqlite_store(args.scale)
+    with Store(url) as store:
+        auth.add_demo_users(store)
+        tokens = [auth.create_session(store, "exec") for _ in range(args.sessions)]
+    work = Path(tempfile.mkdtemp(prefix="crm-bench-load-"))
+    log = work / "reruns.jsonl"
+    os.environ["CRM_RERUN_LOG"] = str(log)
+    os.environ["CRM_SNAPSHOT_DIR"] = str(work / "snapshots")
+    with run_streamlit(url, work / "server.log", admit_session=False) as server:
+        result = asyncio.run(drive(server.url, tokens, args.pages, args.steps, args.timeout, log))
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    warm, load = lines[:result["mark"]], lines[result["mark"]:]
+    reruns = [r for r in load if r["outcome"] == "done"]
+    wall = [r["seconds"] for r in reruns]
+    cpu_phase = load[-1]["process_cpu_s"] - warm[-1]["process_cpu_s"] if warm and load else float("nan")
+    p95 = quantile(wall, 0.95)
+    report = [
+        f"# Load test: demo scale {args.scale:g}, {args.sessions} sessions × {len(args.pages)} pages × "
+        f"(1 shared + {args.steps} own filters), {os.cpu_count()} cores, load average "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end",
+        "",
+        f"- warm-up (first session, every page once, data loaded or snapshot mapped): {result['warm_s']:.1f} s; "
+        f"server RSS after it {warm[-1]['rss_mb'] if warm else float('nan'):,.0f} MB",
+        f"- load phase: {result['load_s']:.1f} s wall, {len(load)} reruns logged ({len(reruns)} ran to the end; "
+        f"{sum(1 for r in load if r['outcome'] == 'rerun')} asked for a rerun)",
+        f"- server CPU over the load phase: {cpu_phase:.1f} s, **{cpu_phase / max(len(load), 1):.2f} s per rerun**",
+        f"- server RSS at the end {load[-1]['rss_mb'] if load else float('nan'):,.0f} MB, peak "
+        f"{max((r['peak_rss_mb'] for r in lines), default=float('nan')):,.0f} MB",
+        f"- rerun wall time on the server: median {statistics.median(wall):.2f} s, **p95 {p95:.2f} s**, max "
+        f"{max(wall):.2f} s: target p95 < {TARGET_P95_S:.0f} s **{'met' if p95 < TARGET_P95_S else 'missed'}**",
+        "",
+        "| page | view | reruns | server wall median s | p95 s | max s | script thread CPU median s | "
+        "browser: navigation → idle median / p95 s |",
+        "|---|---|---|---|---|---|---|---|",
+        *summary_rows(reruns, result["seen"]),
+    ]
+    text = "\n".join(report)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

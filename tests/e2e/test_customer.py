@@ -31,9 +31,13 @@ def expected(frames: Frames, customer_id: str) -> tuple[str, list[str]]:
 
 
 def wait_for_customer(page, name: str) -> None:
-    expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
-    expect(page.get_by_role("heading", name="Timeline", exact=True)).to_be_visible()
+    """Wait until ``name``'s page is drawn: its heading, one Timeline heading (while the run that replaces
+    one customer with another is under way, the previous page's elements linger, faded: two of each) and an
+    idle script."""
+    expect(page.get_by_role("heading", name=name, exact=True)).to_have_count(1)
+    expect(page.get_by_role("heading", name="Timeline", exact=True)).to_have_count(1)
     wait_until_idle(page)
+    expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
     assert_no_errors(page)
 
 

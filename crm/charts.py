@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import altair as alt
 import plotly.graph_objects as go
+import plotly.io as pio
 import polars as pl
 
 from crm.format import CURRENCY_SYMBOL, NO_VALUE, chart_text, missing_label
@@ -18,8 +19,11 @@ _LAYOUT = {
     "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
     "title_y": 0.96,
     "hovermode": "x unified",
-    "template": "plotly_white",
 }
+pio.templates.default = "plotly_white"
+"""Every figure here uses the plotly_white template, set once as Plotly's default: naming it in each figure's
+layout makes Plotly validate the whole template again for every figure (15–25 ms each, measured: 40% of a
+cached Funnel page's server time); a default template costs about 1 ms and gives the same figure JSON."""
 _RIGHT_AXIS = {"overlaying": "y", "side": "right", "showgrid": False, "tickmode": "auto"}
 """A second y axis; tickmode auto, else Plotly syncs its ticks to the left grid (ticks like 12.5, 24.9)."""
 

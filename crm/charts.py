@@ -22,8 +22,8 @@ _LAYOUT = {
 }
 pio.templates.default = "plotly_white"
 """Every figure here uses the plotly_white template, set once as Plotly's default: naming it in each figure's
-layout makes Plotly validate the whole template again for every figure (15–25 ms each, measured: 40% of a
-cached Funnel page's server time); a default template costs about 1 ms and gives the same figure JSON."""
+layout makes Plotly validate the whole template again for every figure (15–25 ms each, measured); a default
+template costs about 1 ms and gives the same figure JSON (bench/RESULTS.md, "After the template fix")."""
 _RIGHT_AXIS = {"overlaying": "y", "side": "right", "showgrid": False, "tickmode": "auto"}
 """A second y axis; tickmode auto, else Plotly syncs its ticks to the left grid (ticks like 12.5, 24.9)."""
 

@@ -331,24 +331,14 @@ def time_polars(frames: Frames, filters: Filters) -> tuple[Timing, tuple[dict, d
     return Timing(middle - started, ended - middle, time.process_time() - cpu), values, trend.to_dicts()
 
 
-def time_pandas(data: ref.PandasData, filters: Filters) -> tuple[Timing, tuple[dict, dict], list[dict]]:
-    """The same with the pandas reference."""
+def time_reference(module: Any, data: Any, filters: Filters) -> tuple[Timing, tuple[dict, dict], list[dict]]:
+    """The same with a reference implementation: ``module`` is pandas_reference (``data``: its PandasData) or
+    duckdb_reference (``data``: its Engine; one query for both periods, one for the 12 months)."""
     cpu = time.process_time()
     started = time.perf_counter()
-    values = ref.compute_with_previous(data, filters)
+    values = module.compute_with_previous(data, filters)
     middle = time.perf_counter()
-    trend = ref.monthly_trend(data, filters)
-    ended = time.perf_counter()
-    return Timing(middle - started, ended - middle, time.process_time() - cpu), values, trend
-
-
-def time_duckdb(engine: dref.Engine, filters: Filters) -> tuple[Timing, tuple[dict, dict], list[dict]]:
-    """The same with the DuckDB reference (one query for both periods, one for the 12 months)."""
-    cpu = time.process_time()
-    started = time.perf_counter()
-    values = dref.compute_with_previous(engine, filters)
-    middle = time.perf_counter()
-    trend = dref.monthly_trend(engine, filters)
+    trend = module.monthly_trend(data, filters)
     ended = time.perf_counter()
     return Timing(middle - started, ended - middle, time.process_time() - cpu), values, trend
 
@@ -392,7 +382,7 @@ class DuckRuns:
     def run(self, f: Filters, crm_values: tuple[dict, dict], crm_trend: list[dict], cold: bool = False) -> None:
         """Time every mode on filter ``f`` and compare its values with crm's."""
         for mode, engine in self.setup.engines.items():
-            timing, values, trend = time_duckdb(engine, f)
+            timing, values, trend = time_reference(dref, engine, f)
             if cold:
                 self.cold[mode] = timing
             else:
@@ -579,12 +569,12 @@ def main() -> int:
                 data = ref.prepare(raw)
                 pandas_prepare = time.perf_counter() - started
             with phase("pandas KPIs, cold (first call)"):
-                pandas_cold, values, trend = time_pandas(data, cold_filter())
+                pandas_cold, values, trend = time_reference(ref, data, cold_filter())
             found += mismatches(cold_filter(), cold_values, cold_trend, values, trend)
             checked += 1
             with phase(f"pandas KPIs, warm ({args.pandas_warm} filters)"):
                 for f in warm[:args.pandas_warm]:
-                    timing, values, trend = time_pandas(data, f)
+                    timing, values, trend = time_reference(ref, data, f)
                     pandas_warm.append(timing)
                     found += mismatches(f, *polars_results[f], values, trend)
                     checked += 1

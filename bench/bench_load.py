@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from bench_pages import quantile  # noqa: E402
 from bench_restart import sqlite_store  # noqa: E402
 from datagen import AS_OF  # noqa: E402
 
@@ -143,11 +144,6 @@ async def drive(base: str, tokens: list[str], pages: list[str], steps: int, time
     return {"warm": warm, "warm_s": warm_s, "seen": seen, "load_s": load_s, "mark": mark}
 
 
-def quantile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p * (len(ordered) - 1))))] if ordered else float("nan")
-
-
 def page_of(path: str) -> str:
     return next((name for name, p in PATHS.items() if p == path), path)
 
@@ -166,7 +162,7 @@ def summary_rows(reruns: list[dict[str, Any]], seen: list[tuple[Visit, float]]) 
                         f"{statistics.median(wall):.2f} | {quantile(wall, 0.95):.2f} | {max(wall):.2f} | "
                         f"{statistics.median(cpu):.2f} | "
                         f"{statistics.median(clicks) if clicks else float('nan'):.1f} / "
-                        f"{quantile(clicks, 0.95):.1f} |")
+                        f"{quantile(clicks, 0.95) if clicks else float('nan'):.1f} |")
     return rows
 
 

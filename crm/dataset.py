@@ -9,7 +9,6 @@ periods need rows from before the period.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -23,7 +22,7 @@ from crm.business_hours import with_business_seconds
 from crm.money import cents
 from crm.quality import score_off_scale, usable
 from crm.settings import ChurnBasis, ServiceSettings, load_churn_basis, load_settings, sla_target_expr
-from crm.snapshot import read_snapshot, snapshot_dir, table_fields, unchanged_raw, write_snapshot
+from crm.snapshot import SnapshotWriter, read_snapshot, snapshot_dir, unchanged_raw
 from crm.store import Store
 
 T = TypeVar("T")
@@ -203,28 +202,36 @@ class Frames:
         return all(f.height == 0 for f in facts)
 
 
+Keep = Callable[[str, pl.DataFrame], pl.DataFrame]
+"""Told each prepared table as it is finished (its Frames field name); returns the frame to go on with
+(crm.snapshot.SnapshotWriter.prepared: the same rows, written and memory-mapped)."""
+
+
 def enrich(raw: dict[str, pl.DataFrame], version: int = 0, settings: ServiceSettings | None = None,
-           churn_basis: ChurnBasis = ChurnBasis.ACTIVITY) -> Frames:
+           churn_basis: ChurnBasis = ChurnBasis.ACTIVITY, keep: Keep | None = None) -> Frames:
     """Join customer attributes and stage metadata onto the raw tables; ticket durations in calendar
     and business hours (``settings.calendar``) and SLA target hours (``settings.targets``); the
-    metrics count active customers on ``churn_basis``."""
+    metrics count active customers on ``churn_basis``. ``keep`` (optional) takes each table as soon as
+    it is prepared, so what is finished need not stay in the process's memory."""
 
     settings = settings or ServiceSettings()
-    customers = raw["customers"]
+    done: Keep = keep or (lambda name, frame: frame)
+    # one chunk per column: the readers and joins leave several, and every query pays for them
+    customers = done("customers", _one_chunk(raw["customers"]))
     cust = customers.select("customer_id", "region", "segment", "owner")
-    stages_meta = raw["pipeline_stages"].sort("position")
-    stages = _stage_intervals(raw["opportunity_stages"], stages_meta)
-    opportunities = (
+    stages_meta = done("pipeline_stages", raw["pipeline_stages"].sort("position"))
+    opportunities = done("opportunities", (
         raw["opportunities"].join(cust.select("customer_id", "segment"), on="customer_id", how="left")
         .with_columns(deal_key=pl.int_range(pl.len(), dtype=pl.UInt32))  # the deal's row number
-    )
+    ).rechunk())
+    stages = _stage_intervals(raw["opportunity_stages"], stages_meta)
     # each history row learns its deal's row number (null: no such deal), so narrowing is a lookup, and its
     # deal's creation, so "history of the deals created in the period" is a filter, not a join
-    stages = stages.join(
+    stages = done("stages", stages.join(
         opportunities.select("opportunity_id", "deal_key", deal_created_at="created_at"),
         on="opportunity_id", how="left", maintain_order="left",
-    ).with_columns(next_at=_next_entered(stages))
-    deal_intervals = _deal_intervals(opportunities, stages, stages_meta)
+    ).with_columns(next_at=_next_entered(stages)).rechunk())
+    deal_intervals = done("deal_intervals", _deal_intervals(opportunities, stages, stages_meta).rechunk())
     tickets = raw["tickets"].join(cust.select("customer_id", "region", "segment"), on="customer_id", how="left")
     first_answer = pl.coalesce("first_response_at", "resolved_at")
     tickets = tickets.with_columns(
@@ -234,19 +241,19 @@ def enrich(raw: dict[str, pl.DataFrame], version: int = 0, settings: ServiceSett
         sla_target_hours=sla_target_expr(settings.targets),
     )
     business = {"created_at": "created_bs", "first_answer_at": "first_answer_bs", "resolved_at": "resolved_bs"}
-    tickets = (
+    tickets = done("tickets", (
         with_business_seconds(tickets.lazy(), business, settings.calendar)
         .with_columns(
             first_response_business_hours=(pl.col("first_answer_bs") - pl.col("created_bs")) / 3600.0,
             resolution_business_hours=(pl.col("resolved_bs") - pl.col("created_bs")) / 3600.0,
         )
         .collect()
-    )
+    ).rechunk())
     # a score off its scale is not a response (DESIGN.md); load_frames already left such rows out
     # (quality.usable), hand-made frames come here directly
-    surveys = raw["survey_responses"].filter(~score_off_scale().fill_null(False)).join(
+    surveys = done("surveys", raw["survey_responses"].filter(~score_off_scale().fill_null(False)).join(
         cust.select("customer_id", "region", "segment"), on="customer_id", how="left"
-    )
+    ).rechunk())
     # an integer key per customer, numbered in customer_id order: set operations (active customers,
     # churn) and per-customer tables (RFM) group, join and sort on ints, not strings; the key and the
     # customer's attributes come in one join (on text: the costly step at 20M orders)
@@ -260,30 +267,35 @@ def enrich(raw: dict[str, pl.DataFrame], version: int = 0, settings: ServiceSett
     # group's first and last rows (filters keep that order). One Int64 sort key (key, day): a sort
     # on two columns took 5x as long at 20M orders.
     day = (pl.col("order_date").cast(pl.Int32).cast(pl.Int64) + 2**31).fill_null(2**32 - 1)
-    orders = (
+    orders = done("orders", (
         orders.with_columns(_order=pl.col("customer_key").cast(pl.Int64) * 2**32 + day)
         .sort("_order", nulls_last=True, maintain_order=True)
         .drop("_order")
         .with_columns(pl.col("customer_key").set_sorted())
-    )
-    # one chunk per column: the readers and joins above leave several, and every query pays for them
+    ).rechunk())
     return Frames(
-        customers=customers.rechunk(),
-        opportunities=opportunities.rechunk(),
-        stages=stages.rechunk(),
+        customers=customers,
+        opportunities=opportunities,
+        stages=stages,
         pipeline_stages=stages_meta,
-        tickets=tickets.rechunk(),
-        surveys=surveys.rechunk(),
-        orders=orders.rechunk(),
-        order_items=raw["order_items"].rechunk(),
-        deal_intervals=deal_intervals.rechunk(),
-        interactions=raw["interactions"].join(
+        tickets=tickets,
+        surveys=surveys,
+        orders=orders,
+        order_items=done("order_items", _one_chunk(raw["order_items"])),
+        deal_intervals=deal_intervals,
+        interactions=done("interactions", raw["interactions"].join(
             cust.select("customer_id", "region", "segment", customer_owner="owner"), on="customer_id", how="left"
-        ).rechunk(),
+        ).rechunk()),
         version=version,
         settings=settings,
         churn_basis=churn_basis,
     )
+
+
+def _one_chunk(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` itself when every column is one chunk (a table mapped from a snapshot: no copy), else
+    rechunked."""
+    return frame.rechunk() if any(n > 1 for n in frame.n_chunks("all")) else frame
 
 
 def _stage_intervals(history: pl.DataFrame, stages_meta: pl.DataFrame) -> pl.DataFrame:
@@ -385,16 +397,16 @@ READ_SHARE = 0.8
 
 
 def load_frames(store: Store, version: int | None = None, progress: Progress | None = None,
-                snapshots: bool = True, save_in_background: bool = False) -> Frames:
+                snapshots: bool = True) -> Frames:
     """Read every table the metrics need (projected columns) and enrich it; or, when a prepared snapshot
     of the store's current data state exists (crm.snapshot) and ``snapshots``, memory-map that instead.
 
     ``progress`` (optional) hears each step: before table i of n is read ``(READ_SHARE × (i − 1) / n,
     "Reading table i of n: NAME (R rows so far)")``, then ``(READ_SHARE, "Preparing R rows: …")`` and
     ``(1.0, "Ready: R rows")``, R counting the rows read. A snapshot is one step: ``(1.0, "Ready: …")``.
-    After a load from the store the frames are written as the snapshot of that data state (when nothing
-    changed while reading); with ``save_in_background`` (the app) by a thread, so the first page need not
-    wait for the disk.
+    A load from the store writes the snapshot of that data state as it goes (crm.snapshot.SnapshotWriter:
+    each table once read or prepared, then mapped back, so the load holds little in memory); it is put in
+    place at the end when nothing changed while reading.
     """
     say = progress or (lambda fraction, text: None)
     current, stamp = store.data_state()
@@ -408,28 +420,29 @@ def load_frames(store: Store, version: int | None = None, progress: Progress | N
         say(1.0, f"Ready: {sum(t.height for t in mapped.values()):,} prepared rows from the snapshot")
         return frames
     present = store.column_names(list(COLUMNS))
-    stamps = store.table_stamps() if folder is not None else {}
+    writer = SnapshotWriter(folder, version, stamp) if folder is not None and stamp is not None else None
+    stamps = store.table_stamps() if writer is not None else {}
     kept = unchanged_raw(folder, stamps)  # tables no write touched since a snapshot: not read again
     raw: dict[str, pl.DataFrame] = {}
     rows = 0
     for i, (name, cols) in enumerate(COLUMNS.items(), start=1):
-        if name in kept:
+        if writer is not None and name in kept:
             say(READ_SHARE * (i - 1) / len(COLUMNS), f"Table {i} of {len(COLUMNS)}: {name} unchanged ({rows:,} rows so far)")
-            raw[name] = kept[name]
+            raw[name] = writer.linked(name, kept[name], stamps[name])
         else:
             say(READ_SHARE * (i - 1) / len(COLUMNS), f"Reading table {i} of {len(COLUMNS)}: {name} ({rows:,} rows so far)")
-            raw[name] = usable(name, _read_present(store, name, cols, present[name]))
+            table = usable(name, _read_present(store, name, cols, present[name]))
+            raw[name] = writer.raw(name, table, stamps.get(name)) if writer is not None else table
+            del table
         rows += raw[name].height
     say(READ_SHARE, f"Preparing {rows:,} rows: joins, stage history, business hours")
-    frames = enrich(raw, version, load_settings(store), load_churn_basis(store))
-    if folder is not None and store.data_state() == (current, stamp):  # nothing changed while reading
-        prepared = {name: getattr(frames, name) for name in table_fields()}
-        if save_in_background:  # the frames are immutable: the person need not wait for the disk
-            threading.Thread(target=write_snapshot, args=(folder, version, stamp, prepared, raw, stamps),
-                             name=f"crm-snapshot-v{version}").start()
+    frames = enrich(raw, version, load_settings(store), load_churn_basis(store),
+                    keep=writer.prepared if writer is not None else None)
+    if writer is not None:
+        if store.data_state() == (current, stamp):  # nothing changed while reading: the snapshot is right
+            writer.commit()
         else:
-            say(1.0, f"Saving a prepared snapshot of {rows:,} rows for the next start")
-            write_snapshot(folder, version, stamp, prepared, raw=raw, raw_stamps=stamps)
+            writer.discard()
     say(1.0, f"Ready: {rows:,} rows")
     return frames
 

@@ -89,7 +89,10 @@ def test_a_recreated_store_with_the_same_version_never_meets_the_old_snapshot(tm
 def test_a_broken_snapshot_falls_back_to_the_store_and_off_means_off(store, folder, monkeypatch):
     first, _ = steps(store)
     (made,) = [p for p in folder.iterdir() if (p / "complete").is_file()]
-    (made / "opportunities.arrow").write_bytes(b"not arrow")
+    # replaced, not written over: the frames of the first load are mapped from these files, and a file
+    # rewritten in place under a mapping kills its reader (SIGBUS); crm never changes one in place
+    (made / "broken").write_bytes(b"not arrow")
+    (made / "broken").replace(made / "opportunities.arrow")
     frames, said = steps(store)
     assert any(s.startswith("Preparing") for s in said)  # the prepared tables are not used
     assert_frame_equal(frames.opportunities, first.opportunities)
@@ -132,3 +135,67 @@ def snapshot_tables_read() -> list[str]:
     from crm.dataset import COLUMNS
 
     return list(COLUMNS)
+
+
+def test_a_first_load_keeps_every_table_in_the_snapshot_and_links_what_preparing_leaves_unchanged(store, folder):
+    frames, _ = steps(store)
+    fresh = load_frames(store, snapshots=False)
+    for name, table in tables(fresh).items():  # the mapped tables hold the same rows as a load in memory
+        assert_frame_equal(getattr(frames, name), table)
+    (made,) = [p for p in folder.iterdir() if (p / "complete").is_file()]
+    assert sorted(p.name for p in made.glob("*.arrow")) == sorted(f"{n}.arrow" for n in snapshot.table_fields())
+    raw = sorted(p.name for p in (made / "raw").glob("*.arrow"))
+    assert raw == sorted(f"{n}.arrow" for n in snapshot_tables_read())
+    # customers and order items are prepared as read: one file on disk, two names
+    for name in ("customers", "order_items"):
+        assert (made / f"{name}.arrow").stat().st_ino == (made / "raw" / f"{name}.arrow").stat().st_ino
+    assert (made / "tickets.arrow").stat().st_ino != (made / "raw" / "tickets.arrow").stat().st_ino
+    assert not list(folder.glob(".tmp-*"))
+
+
+def test_a_change_while_loading_leaves_no_snapshot_and_the_load_still_serves(store, folder):
+    def bump_while_reading(fraction: float, text: str) -> None:
+        if text.startswith("Reading table 3 of"):
+            with store.transaction() as conn:
+                store.bump_version(conn, ["tickets"])
+
+    frames = load_frames(store, progress=bump_while_reading)
+    assert not [p for p in folder.iterdir() if (p / "complete").is_file()] and not list(folder.glob(".tmp-*"))
+    fresh = load_frames(store, snapshots=False)
+    for name, table in tables(fresh).items():
+        assert_frame_equal(getattr(frames, name), table)
+
+
+def test_a_snapshot_that_cannot_be_written_ends_quietly_and_the_load_serves_from_memory(store, folder, monkeypatch, caplog):
+    real = pl.DataFrame.write_ipc
+    calls: list[object] = []
+
+    def full_disk(self, file, **kwargs):
+        calls.append(file)
+        if len(calls) == 4:  # the fourth table: some are mapped already, the rest stay in memory
+            raise OSError(28, "No space left on device")
+        return real(self, file, **kwargs)
+
+    monkeypatch.setattr(pl.DataFrame, "write_ipc", full_disk)
+    frames, said = steps(store)
+    assert said[-1].startswith("Ready: ")
+    assert "could not write the snapshot" in caplog.text and "No space left" in caplog.text
+    assert not folder.exists() or not any(folder.iterdir())
+    monkeypatch.setattr(pl.DataFrame, "write_ipc", real)
+    fresh = load_frames(store, snapshots=False)
+    for name, table in tables(fresh).items():
+        assert_frame_equal(getattr(frames, name), table)
+
+
+def test_the_unfinished_snapshot_of_a_stopped_server_is_removed_by_the_next_one(store, folder):
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    stale = folder / f".tmp-v1-abc-0123456789ab-{gone.stdout.strip()}-42"
+    stale.mkdir(parents=True)
+    (stale / "tickets.arrow").write_bytes(b"half written")
+    steps(store)
+    assert not stale.exists()
+    assert len([p for p in folder.iterdir() if (p / "complete").is_file()]) == 1

@@ -3,7 +3,15 @@ to build than express; altair where a time brush is needed)."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import inspect
+import io
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
 
 import altair as alt
 import plotly.graph_objects as go
@@ -26,6 +34,77 @@ layout makes Plotly validate the whole template again for every figure (15–25 
 template costs about 1 ms and gives the same figure JSON (bench/RESULTS.md, "After the template fix")."""
 _RIGHT_AXIS = {"overlaying": "y", "side": "right", "showgrid": False, "tickmode": "auto"}
 """A second y axis; tickmode auto, else Plotly syncs its ticks to the left grid (ticks like 12.5, 24.9)."""
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+SHARED_FIGURES = 256
+"""How many built figures ``shared`` keeps (least recently used dropped first)."""
+_LARGEST_SHARED_ARGUMENT = 10_000
+"""A set, list or dict argument with more items than this is not digested: that figure is built each time."""
+
+
+class _Unshareable(Exception):
+    """An argument ``_digest`` does not take (an unknown type, or a large collection)."""
+
+
+def _digest(value: object, into: Any) -> None:
+    """Feed ``value`` to the hash ``into`` exactly: a frame by its schema and Arrow IPC bytes, plain values by
+    type and repr, collections item by item (sets sorted)."""
+    if isinstance(value, pl.DataFrame):
+        buffer = io.BytesIO()
+        value.write_ipc(buffer, compression="uncompressed")
+        into.update(b"frame" + repr(value.schema).encode() + buffer.getvalue())
+    elif value is None or isinstance(value, str | int | float | bool):
+        into.update(f"{type(value).__name__}:{value!r};".encode())
+    elif isinstance(value, list | tuple | set | frozenset | dict):
+        if len(value) > _LARGEST_SHARED_ARGUMENT:
+            raise _Unshareable
+        items = sorted(value.items(), key=lambda item: repr(item[0])) if isinstance(value, dict) else (
+            sorted(value, key=repr) if isinstance(value, set | frozenset) else value)
+        into.update(f"{type(value).__name__}[{len(value)}](".encode())
+        for item in items:
+            _digest(item, into)
+        into.update(b")")
+    else:
+        raise _Unshareable
+
+
+def shared(build: Callable[P, R]) -> Callable[P, R]:
+    """Build a figure once for the same inputs and hand the same figure to every caller after.
+
+    Every session of a server draws the same figures for the same filters; building a Plotly figure
+    (validating every property) was most of a cached page rerun's CPU (bench/RESULTS.md, "Figures built
+    once"). The figure is keyed by an exact digest of the arguments (``_digest``: frames by their bytes),
+    so the same data gives the same figure whichever session asks; arguments it cannot digest are built
+    each time. Callers must not change a figure they get (st.plotly_chart does not: it copies it to send)."""
+    cache: OrderedDict[bytes, R] = OrderedDict()
+    lock = threading.Lock()
+    signature = inspect.signature(build)
+
+    @functools.wraps(build)
+    def cached(*args: P.args, **kwargs: P.kwargs) -> R:
+        key = hashlib.blake2b(digest_size=32)
+        try:
+            bound = signature.bind(*args, **kwargs)  # f(x, "a") and f(x, title="a") are one call
+            bound.apply_defaults()
+            _digest(bound.arguments, key)
+        except _Unshareable:
+            return build(*args, **kwargs)
+        digest = key.digest()
+        with lock:
+            if digest in cache:
+                cache.move_to_end(digest)
+                return cache[digest]
+        figure = build(*args, **kwargs)  # outside the lock: two sessions may build the same figure once each
+        with lock:
+            cache[digest] = figure
+            while len(cache) > SHARED_FIGURES:
+                cache.popitem(last=False)
+        return figure
+
+    cached.cache_clear = cache.clear  # type: ignore[attr-defined]
+    return cached
 
 
 def _labels(values: pl.Series | list, dimension: str = "value") -> list[str | None]:
@@ -119,6 +198,7 @@ def _add_trend_line(fig: go.Figure, frame: pl.DataFrame, x: list[str], y: list, 
                         hovertemplate=hovertemplate.replace("<extra>", "%{hovertext}<extra>", 1), **trace)
 
 
+@shared
 def build_revenue_chart(frame: pl.DataFrame) -> go.Figure:
     """Revenue won per month (bars) with the same month a year earlier (line); a partial month (see
     ``complete``) is a lighter, hatched bar labelled with the days it covers."""
@@ -136,6 +216,7 @@ def build_revenue_chart(frame: pl.DataFrame) -> go.Figure:
     return fig
 
 
+@shared
 def build_satisfaction_chart(frame: pl.DataFrame) -> go.Figure:
     """NPS (left axis, −100…100) and CSAT (right axis, %) per month, response counts on hover."""
     x = _months(frame)
@@ -154,6 +235,7 @@ def build_satisfaction_chart(frame: pl.DataFrame) -> go.Figure:
     return fig
 
 
+@shared
 def build_service_chart(frame: pl.DataFrame) -> go.Figure:
     """Tickets created per month (bars), backlog at month end and SLA breach rate (lines)."""
     x = _months(frame)
@@ -204,6 +286,7 @@ def contrast_text_colors(values: list[float], colorscale: str, low: float, high:
             for f in fills]
 
 
+@shared
 def build_funnel_chart(funnel: pl.DataFrame, mode: str, selected_steps: tuple[int, ...] = ()) -> go.Figure:
     """Horizontal funnel: reached per step with step and cumulative conversion written on the bars,
     and the drop-off from the previous step as a red segment. A box selection returns the steps under it."""
@@ -242,6 +325,7 @@ def build_funnel_chart(funnel: pl.DataFrame, mode: str, selected_steps: tuple[in
     return fig
 
 
+@shared
 def build_breakdown_heatmap(breakdown: pl.DataFrame, by: str) -> go.Figure:
     """Step conversion per ``by`` group (rows) and funnel step (columns) as coloured squares, worst red.
 
@@ -276,6 +360,7 @@ def build_breakdown_heatmap(breakdown: pl.DataFrame, by: str) -> go.Figure:
     return fig
 
 
+@shared
 def build_velocity_chart(velocity: pl.DataFrame) -> go.Figure:
     """Median and p75 days in each stage."""
     fig = go.Figure()
@@ -288,6 +373,7 @@ def build_velocity_chart(velocity: pl.DataFrame) -> go.Figure:
     return fig
 
 
+@shared
 def build_win_cycle_trend(trend: pl.DataFrame) -> go.Figure:
     """Win rate (%) and median sales cycle (days) per month."""
     x = _months(trend)
@@ -301,6 +387,7 @@ def build_win_cycle_trend(trend: pl.DataFrame) -> go.Figure:
     return fig
 
 
+@shared
 def build_win_rate_chart(win_loss: pl.DataFrame, by: str) -> go.Figure:
     """Win rate per group (bars, worst first) with the previous period as markers; selectable bars."""
     fig = go.Figure()
@@ -320,6 +407,7 @@ def build_win_rate_chart(win_loss: pl.DataFrame, by: str) -> go.Figure:
     return fig
 
 
+@shared
 def build_lost_reasons_chart(reasons: pl.DataFrame) -> go.Figure:
     """Lost reasons ranked by deals (bars) with the previous period's count (markers)."""
     fig = go.Figure()
@@ -334,6 +422,7 @@ def build_lost_reasons_chart(reasons: pl.DataFrame) -> go.Figure:
     return fig
 
 
+@shared
 def build_forecast_chart(forecast: pl.DataFrame) -> go.Figure:
     """Open pipeline by expected close month: amount and weighted amount; overdue months in red."""
     x = [m.strftime("%b %Y") for m in forecast["month"]]
@@ -370,6 +459,7 @@ def _score_scale(kind: str) -> tuple[float, str, list[float]]:
     return (1.0, "NPS", [-100, 100]) if kind == "nps" else (100.0, "CSAT %", [0, 100])
 
 
+@shared
 def build_score_trend_chart(trend: pl.DataFrame, kind: str, grain: str, compared_label: str) -> alt.LayerChart:
     """NPS or CSAT per bucket: the score line with its 95% interval band, hollow points where n < 30,
     the comparison as a dashed line, and the responses per bucket as grey bars. A partial bucket
@@ -431,6 +521,7 @@ def domain_bounds(kind: str) -> tuple[float, float]:
     return (-100.0, 100.0) if kind == "nps" else (0.0, 1.0)
 
 
+@shared
 def build_nps_composition_chart(trend: pl.DataFrame, grain: str) -> go.Figure:
     """Share of promoters, passives and detractors per bucket (stacked to 100%), n on hover."""
     x = _bucket_labels(trend, grain)
@@ -446,6 +537,7 @@ def build_nps_composition_chart(trend: pl.DataFrame, grain: str) -> go.Figure:
     return fig
 
 
+@shared
 def build_what_moved_chart(moved: pl.DataFrame, by: str, kind: str) -> go.Figure:
     """Each group's contribution to the change: the part from its own score (rate) and from its share of
     responses (mix), stacked; largest first, in score units (NPS points or CSAT percentage points)."""
@@ -467,6 +559,7 @@ def _bucket_labels(frame: pl.DataFrame, grain: str) -> list[str]:
     return _x_labels(frame, "bucket", "%d %b %Y" if grain == "week" else "%b %Y")
 
 
+@shared
 def build_percentile_trend(trend: pl.DataFrame, measure: str, grain: str, unit: str) -> go.Figure:
     """p50 and p90 of first response or resolution (``measure``) per bucket, in hours."""
     x = _bucket_labels(trend, grain)
@@ -480,6 +573,7 @@ def build_percentile_trend(trend: pl.DataFrame, measure: str, grain: str, unit: 
     return fig
 
 
+@shared
 def build_service_breakdown_chart(times: pl.DataFrame, by: str, unit: str) -> go.Figure:
     """First response p50 (bars) and p90 (markers) per group, slowest at the top."""
     groups = _labels(times[by], by)[::-1]
@@ -495,6 +589,7 @@ def build_service_breakdown_chart(times: pl.DataFrame, by: str, unit: str) -> go
     return fig
 
 
+@shared
 def build_distribution_chart(histogram: pl.DataFrame, unit: str) -> go.Figure:
     """Tickets per time band, first response and resolution side by side."""
     fig = go.Figure()
@@ -507,6 +602,7 @@ def build_distribution_chart(histogram: pl.DataFrame, unit: str) -> go.Figure:
     return fig
 
 
+@shared
 def build_backlog_chart(trend: pl.DataFrame, grain: str) -> go.Figure:
     """Tickets created and resolved per bucket (bars) and the backlog at each bucket's end (line)."""
     x = _bucket_labels(trend, grain)
@@ -522,6 +618,7 @@ def build_backlog_chart(trend: pl.DataFrame, grain: str) -> go.Figure:
     return fig
 
 
+@shared
 def build_sla_trend_chart(trend: pl.DataFrame, grain: str) -> go.Figure:
     """SLA breach rate (%) of the tickets created in each bucket, judged at the bucket's end."""
     x = _bucket_labels(trend, grain)
@@ -535,6 +632,7 @@ def build_sla_trend_chart(trend: pl.DataFrame, grain: str) -> go.Figure:
     return fig
 
 
+@shared
 def build_churn_trend_chart(trend: pl.DataFrame) -> go.Figure:
     """Monthly churn rate (%) as bars with active customers at each month's end as a line."""
     x = _months(trend)
@@ -551,6 +649,7 @@ def build_churn_trend_chart(trend: pl.DataFrame) -> go.Figure:
     return fig
 
 
+@shared
 def build_customer_flow_chart(trend: pl.DataFrame) -> go.Figure:
     """New, returning and reactivated customers per month stacked up, churned ones stacked down."""
     x = _months(trend)
@@ -567,6 +666,7 @@ def build_customer_flow_chart(trend: pl.DataFrame) -> go.Figure:
     return fig
 
 
+@shared
 def build_cohort_heatmap(cohorts: pl.DataFrame, measure: str) -> go.Figure:
     """Retention (%) by first-order month (rows, with the cohort size) and months since (columns).
 
@@ -608,6 +708,7 @@ def build_cohort_heatmap(cohorts: pl.DataFrame, measure: str) -> go.Figure:
     return fig
 
 
+@shared
 def build_churn_by_chart(table: pl.DataFrame, by: str) -> go.Figure:
     """Churn rate per group now (bars) and in the previous period (markers), highest first."""
     groups = _labels(table[by], by)
@@ -631,6 +732,7 @@ SEGMENT_COLORS = {
 }
 
 
+@shared
 def build_segment_bars(summary: pl.DataFrame, by: str, selected: tuple[str, ...] = ()) -> go.Figure:
     """Customers per RFM segment (or tier), with the revenue share written on each bar; a box over
     bars selects their customers."""
@@ -651,6 +753,7 @@ def build_segment_bars(summary: pl.DataFrame, by: str, selected: tuple[str, ...]
     return fig
 
 
+@shared
 def build_transition_chart(moves: pl.DataFrame, order: tuple[str, ...]) -> go.Figure:
     """RFM segment at the previous period end (rows) → now (columns): customers per cell, coloured by
     the share of the row; a box over cells selects their customers."""
@@ -677,6 +780,7 @@ def build_transition_chart(moves: pl.DataFrame, order: tuple[str, ...]) -> go.Fi
     return fig
 
 
+@shared
 def build_rfm_scatter(points: pl.DataFrame, density: pl.DataFrame, x: str, y: str, titles: dict[str, str],
                       members: set[str] | None = None, total: int | None = None, log_axes: tuple[str, ...] = (),
                       shape: dict | None = None) -> go.Figure:
@@ -731,6 +835,7 @@ def _outline(fig: go.Figure, shape: dict) -> None:
         fig.add_shape(type="path", path=path, line=line, layer="above")
 
 
+@shared
 def build_importance_chart(importance: pl.DataFrame) -> go.Figure:
     """How much each fact the churn tree splits on contributes to its decisions (``label``, ``importance``
     0–1 summing to 1; crm.churn_model.feature_importance), largest on top."""
@@ -746,6 +851,7 @@ def build_importance_chart(importance: pl.DataFrame) -> go.Figure:
     return fig
 
 
+@shared
 def build_product_matrix(rules: pl.DataFrame, measure: str, products: list[str]) -> go.Figure:
     """Rules between products as a matrix: antecedent (rows) → consequent (columns), coloured by ``measure``
     (``lift``: blue above 1, red below, white at 1; ``confidence``: 0–100%); a pair never bought together is

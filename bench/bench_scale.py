@@ -1,0 +1,243 @@
+"""Scale benchmark: one server process on the demo store at 10M deals (scale 1000, about 155M rows).
+
+    python bench/bench_scale.py                  # scale 1000, SQLite (the store takes ~25 min to build once)
+    python bench/bench_scale.py --scale 100      # the same at 1M deals (a few minutes)
+    python bench/bench_scale.py --warm 3 --out bench/last-scale.md
+
+Each phase runs in a fresh Python process, as a server would:
+
+- **first start**: ``load_frames(store)`` with an empty snapshot folder: every table read from the store and
+  prepared, the snapshot written as it goes (crm.snapshot.SnapshotWriter);
+- **restart**: ``load_frames(store)`` maps that snapshot; then every page's computations, as
+  crm/ui/loaders.py asks for them, for the default view (cold: the first visitor) and for ``--warm``
+  different filters (warm: a filter change, the frames in memory, no result cached).
+
+Memory is sampled from /proc/self/status every 20 ms: resident anonymous memory (the process's own:
+what no other process or the page cache can take back) and resident file pages (the memory-mapped
+snapshot: page cache, shared by every process mapping it, dropped and read again under pressure), and
+VmHWM (their sum's peak). The issue's targets: the server fits in 12 GB; a warm cockpit filter change
+under 1.5 s, every other page under 3 s; a restart on unchanged data to the first cockpit under 10 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(BENCH))
+
+COCKPIT_TARGET_S = 1.5
+PAGE_TARGET_S = 3.0
+RESTART_TARGET_S = 10.0
+MEMORY_TARGET_MB = 12 * 1024
+
+
+class MemorySampler:
+    """Peaks of RssAnon and RssFile (MB) while running, sampled every 20 ms by a thread."""
+
+    def __init__(self) -> None:
+        self.anon = self.file = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def now() -> dict[str, float]:
+        status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+        return {k: int(status[k].split()[0]) / 1024 for k in ("RssAnon", "RssFile", "VmRSS", "VmHWM")}
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            now = self.now()
+            self.anon, self.file = max(self.anon, now["RssAnon"]), max(self.file, now["RssFile"])
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def pages() -> dict[str, dict[str, Callable[..., Any]]]:
+    """Every page's computations for one view (bench_pages.View), as crm/ui/loaders.py asks for them."""
+    from bench_pages import FUNNEL_PAGE, SATISFACTION_PAGE, SERVICE_PAGE, kpi_trend, kpis, report
+
+    from crm.metrics.churn import ACTIVE_WINDOW_DAYS
+    from crm.narrowing import narrowing_scope, scores
+    from crm.segment_rules import SegmentRule
+    from crm.segments import customer_table
+
+    def segment_grid(frames: Any, v: Any) -> Any:
+        scored = scores(frames, SegmentRule.for_filters(v.filters), v.filters.period.end, narrowing_scope(v.filters))
+        return customer_table(frames, scored, v.filters.period.end, limit=5_000)
+
+    return {
+        "cockpit": {"kpis + previous": kpis, "kpi trend (12 months)": kpi_trend,
+                    "revenue_by_month": report("revenue_by_month")},
+        "funnel": FUNNEL_PAGE,
+        "satisfaction": SATISFACTION_PAGE,
+        "service": SERVICE_PAGE,
+        "churn & retention": {
+            "churn_summary": report("churn_summary", window=ACTIVE_WINDOW_DAYS),
+            "kpi trend (12 months)": kpi_trend,
+            "churn_trend": report("churn_trend", window=ACTIVE_WINDOW_DAYS),
+            "cohort_retention": report("cohort_retention", window=ACTIVE_WINDOW_DAYS),
+            "churn_by (region)": report("churn_by", window=ACTIVE_WINDOW_DAYS, by="region"),
+        },
+        "segments": {"scores + grid (5,000 rows)": segment_grid, "rfm_transitions": report("rfm_transitions")},
+    }
+
+
+def run_phase(url: str, warm: int) -> dict[str, Any]:
+    """One fresh process: load (snapshot or store), then (warm > 0 or the first cockpit) the pages."""
+    started = time.perf_counter()
+    from bench_pages import cold_view, run_page, warm_views
+
+    from crm.dataset import load_frames
+    from crm.store import Store
+
+    imported = time.perf_counter()
+    marks: list[tuple[float, str]] = []
+    with MemorySampler() as load_memory:
+        frames = load_frames(Store(url), progress=lambda f, text: marks.append((time.perf_counter(), text)))
+    loaded = time.perf_counter()
+    after_load = MemorySampler.now()
+    preparing = next((t for t, text in marks if text.startswith("Preparing")), None)
+    out: dict[str, Any] = {
+        "import_s": imported - started, "load_s": loaded - imported,
+        "read_s": (preparing or loaded) - imported, "prepare_s": loaded - preparing if preparing else 0.0,
+        "from_snapshot": any("from the snapshot" in text for _, text in marks),
+        "rows": sum(getattr(frames, n).height for n in ("customers", "opportunities", "stages", "tickets", "surveys",
+                                                        "orders", "order_items", "interactions")),
+        "load_anon_mb": load_memory.anon, "load_file_mb": load_memory.file, "after_load": after_load,
+        "frames_mb": sum(getattr(frames, n).estimated_size("mb") for n in (
+            "customers", "opportunities", "stages", "tickets", "surveys", "orders", "order_items", "deal_intervals",
+            "interactions")),
+    }
+    every = pages()
+    with MemorySampler() as page_memory:
+        cockpit = run_page(every["cockpit"], frames, cold_view())
+        out["first_cockpit_s"] = time.perf_counter() - started
+        out["cold"] = {"cockpit": cockpit.seconds}
+        if warm:
+            for page, panels in every.items():
+                if page != "cockpit":
+                    out["cold"][page] = run_page(panels, frames, cold_view()).seconds
+            out["warm"] = {page: [run_page(panels, frames, view).seconds for view in warm_views(warm)]
+                           for page, panels in every.items()}
+    out["pages_anon_mb"], out["pages_file_mb"] = page_memory.anon, page_memory.file
+    out["end"] = MemorySampler.now()
+    return out
+
+
+def phase(url: str, folder: Path, warm: int) -> dict[str, Any]:
+    env = {**os.environ, "CRM_SNAPSHOT_DIR": str(folder)}
+    command = [sys.executable, str(Path(__file__)), "--phase", "--url", url, "--warm", str(warm)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"phase failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _s(seconds: float) -> str:
+    return f"{seconds:.2f}"
+
+
+def _gb(mb: float) -> str:
+    return f"{mb / 1024:.1f}"
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def report_lines(scale: float, store: str, first: dict[str, Any], restart: dict[str, Any]) -> list[str]:
+    lines = [f"### Scale {scale:g} on {store}: {restart['rows']:,} rows read, prepared frames "
+             f"{_gb(restart['frames_mb'])} GB (Polars' estimate)", "",
+             "| phase | load s (read / prepare) | first cockpit s | peak anon GB | peak file GB | VmHWM GB | "
+             "anon / file GB after |", "|---|---|---|---|---|---|---|"]
+    for name, run in (("first start (store → snapshot)", first), ("restart (snapshot mapped)", restart)):
+        peak_anon = max(run["load_anon_mb"], run["pages_anon_mb"])
+        peak_file = max(run["load_file_mb"], run["pages_file_mb"])
+        lines.append(f"| {name} | {_s(run['load_s'])} ({_s(run['read_s'])} / {_s(run['prepare_s'])}) | "
+                     f"{_s(run['first_cockpit_s'])} | {_gb(peak_anon)} | {_gb(peak_file)} | {_gb(run['end']['VmHWM'])} | "
+                     f"{_gb(run['end']['RssAnon'])} / {_gb(run['end']['RssFile'])} |")
+    lines += ["", "Per page, seconds: cold (default view) and warm (each filter different; median, max).", "",
+              "| page | cold | warm median | warm max | target | |", "|---|---|---|---|---|---|"]
+    for page, runs in restart["warm"].items():
+        totals = [sum(r.values()) for r in runs]
+        target = COCKPIT_TARGET_S if page == "cockpit" else PAGE_TARGET_S
+        median = statistics.median(totals)
+        lines.append(f"| {page} | {_s(sum(restart['cold'][page].values()))} | {_s(median)} | {_s(max(totals))} | "
+                     f"< {target:g} | {verdict(median < target)} |")
+    lines += ["", "Slowest parts (warm median, seconds):", ""]
+    parts = []
+    for page, runs in restart["warm"].items():
+        for part in runs[0]:
+            parts.append((statistics.median(r[part] for r in runs), page, part))
+    lines += [f"- {page} / {part}: {_s(s)}" for s, page, part in sorted(parts, reverse=True)[:8]]
+    server_peak = max(restart["load_anon_mb"], restart["pages_anon_mb"]) + max(restart["load_file_mb"],
+                                                                                restart["pages_file_mb"])
+    lines += ["", f"- Restart to the first cockpit: {_s(restart['first_cockpit_s'])} s (target < {RESTART_TARGET_S:g} s): "
+              f"{verdict(restart['first_cockpit_s'] < RESTART_TARGET_S)}.",
+              f"- Server memory serving every page: peak {_gb(server_peak)} GB resident (anon + mapped file pages; "
+              f"target 12 GB): {verdict(server_peak < MEMORY_TARGET_MB)}. First start: peak anon "
+              f"{_gb(first['load_anon_mb'])} GB, VmHWM {_gb(first['end']['VmHWM'])} GB."]
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=1000)
+    parser.add_argument("--warm", type=int, default=3, help="different filters per page (default 3)")
+    parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
+    parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--phase", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        print(json.dumps(run_phase(args.url, args.warm)))
+        return 0
+    from bench_restart import postgres_store, sqlite_store
+
+    started = time.perf_counter()
+    url = postgres_store(args.scale, args.pg_url) if args.pg else sqlite_store(args.scale)
+    print(f"# store ready after {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    folder = Path(tempfile.mkdtemp(prefix="crm-scale-"))
+    try:
+        first = phase(url, folder, 0)
+        print(f"# first start: {first['load_s']:.0f} s", file=sys.stderr)
+        subprocess.run(["sync"], check=False)
+        restart = phase(url, folder, args.warm)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    with open("/proc/loadavg") as f:
+        load = " ".join(f.read().split()[:3])
+    lines = report_lines(args.scale, "PostgreSQL" if args.pg else "SQLite", first, restart)
+    lines += ["", f"Run {time.strftime('%Y-%m-%d')}, {(time.perf_counter() - started) / 60:.1f} min; "
+              f"load average at the end {load}; 2 cores."]
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

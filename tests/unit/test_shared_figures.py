@@ -1,0 +1,58 @@
+"""crm.charts.shared: a figure is built once for the same inputs and handed to every session after; other
+inputs build their own; inputs it cannot digest exactly are built every time."""
+
+from __future__ import annotations
+
+import plotly.io as pio
+import polars as pl
+
+from crm import charts
+
+
+def counting() -> tuple[list[object], object]:
+    calls: list[object] = []
+
+    @charts.shared
+    def build(frame: pl.DataFrame, title: str, picked: set[str] | None = None) -> dict:
+        calls.append((frame, title))
+        return {"rows": frame.height, "title": title}
+
+    return calls, build
+
+
+def test_equal_inputs_share_one_figure_and_different_ones_do_not():
+    calls, build = counting()
+    first = build(pl.DataFrame({"a": [1, 2]}), "Deals")
+    again = build(pl.DataFrame({"a": [1, 2]}), title="Deals")  # another session's copy of the same result
+    assert len(calls) == 1 and again is first
+    assert build(pl.DataFrame({"a": [1, 3]}), "Deals") is not first  # one value differs
+    assert build(pl.DataFrame({"a": [1.0, 2.0]}), "Deals") is not first  # same numbers, another type
+    assert build(pl.DataFrame({"b": [1, 2]}), "Deals") is not first  # another column
+    assert build(pl.DataFrame({"a": [1, 2]}), "Deals", {"x"}) is not first
+    assert build(pl.DataFrame({"a": [1, 2]}), "Deals", {"x"}) is build(pl.DataFrame({"a": [1, 2]}), "Deals", {"x"})
+    assert len(calls) == 5
+
+
+def test_a_large_collection_is_not_digested_and_builds_each_time():
+    calls, build = counting()
+    many = {f"C{i}" for i in range(charts._LARGEST_SHARED_ARGUMENT + 1)}
+    one = build(pl.DataFrame({"a": [1]}), "Deals", many)
+    two = build(pl.DataFrame({"a": [1]}), "Deals", many)
+    assert one == two and one is not two and len(calls) == 2
+
+
+def test_only_the_newest_figures_are_kept(monkeypatch):
+    monkeypatch.setattr(charts, "SHARED_FIGURES", 2)
+    calls, build = counting()
+    for n in (1, 2, 3):
+        build(pl.DataFrame({"a": [n]}), "x")
+    build(pl.DataFrame({"a": [3]}), "x")
+    assert len(calls) == 3  # the newest is still kept
+    build(pl.DataFrame({"a": [1]}), "x")
+    assert len(calls) == 4  # the oldest was dropped
+
+
+def test_a_shared_builder_draws_what_the_builder_draws():
+    trend = pl.DataFrame({"stage": ["lead", "qualified"], "median_days": [3.5, 7.0], "p75_days": [5.0, 9.5]})
+    built = charts.build_velocity_chart.__wrapped__(trend)
+    assert pio.to_json(charts.build_velocity_chart(trend.clone())) == pio.to_json(built)

@@ -124,12 +124,13 @@ def revenue_by_month(frames: Frames, filters: Filters, options: ReportOptions = 
     (null, a gap in the chart): no data is not the same as nothing won.
     """
     ds = narrow(frames, filters)
+    sales = (summarise_sales_over,)  # only the sales summary: the other areas' metrics are not shown here
     this_year = with_month_coverage(
-        monthly_trend(ds, filters.period, 12).select("month", "month_end", "revenue_won", "won_deals"), frames)
+        monthly_trend(ds, filters.period, 12, sales).select("month", "month_end", "revenue_won", "won_deals"), frames)
     end = filters.period.end
     first_deal = frames.opportunities["created_at"].min()
     before_data = (pl.col("month_end") < first_deal.date()) if isinstance(first_deal, datetime) else pl.lit(True)
-    year_ago = monthly_trend(ds, Period(_shift_year(end, -1), _shift_year(end, -1)), 12).select(
+    year_ago = monthly_trend(ds, Period(_shift_year(end, -1), _shift_year(end, -1)), 12, sales).select(
         pl.when(~before_data).then(pl.col("revenue_won")).alias("revenue_won_previous_year")
     )
     return pl.concat([this_year.drop("month_end"), year_ago], how="horizontal").select(

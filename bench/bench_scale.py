@@ -1,8 +1,9 @@
 """Scale benchmark: one server process on the demo store at 10M deals (scale 1000, about 155M rows).
 
-    python bench/bench_scale.py                  # scale 1000, SQLite (the store takes ~25 min to build once)
+    python bench/bench_scale.py                  # scale 1000, SQLite (the store takes ~15 min to build once)
     python bench/bench_scale.py --scale 100      # the same at 1M deals (a few minutes)
-    python bench/bench_scale.py --warm 3 --out bench/last-scale.md
+    python bench/bench_scale.py --keep --memory-limit 12   # each phase in a 12 GB memory cgroup (root)
+    python bench/bench_scale.py --restart-only   # only the restart, over the snapshot --keep left
 
 Each phase runs in a fresh Python process, as a server would:
 

@@ -9,6 +9,7 @@ periods need rows from before the period.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 
 import polars as pl
 
-from crm import schema
+from crm import schema, snapshot
 from crm.business_hours import with_business_seconds
 from crm.money import cents
 from crm.quality import score_off_scale, usable
@@ -397,16 +398,18 @@ READ_SHARE = 0.8
 
 
 def load_frames(store: Store, version: int | None = None, progress: Progress | None = None,
-                snapshots: bool = True) -> Frames:
+                snapshots: bool = True, save_in_background: bool = False) -> Frames:
     """Read every table the metrics need (projected columns) and enrich it; or, when a prepared snapshot
     of the store's current data state exists (crm.snapshot) and ``snapshots``, memory-map that instead.
 
     ``progress`` (optional) hears each step: before table i of n is read ``(READ_SHARE × (i − 1) / n,
     "Reading table i of n: NAME (R rows so far)")``, then ``(READ_SHARE, "Preparing R rows: …")`` and
     ``(1.0, "Ready: R rows")``, R counting the rows read. A snapshot is one step: ``(1.0, "Ready: …")``.
-    A load from the store writes the snapshot of that data state as it goes (crm.snapshot.SnapshotWriter:
-    each table once read or prepared, then mapped back, so the load holds little in memory); it is put in
-    place at the end when nothing changed while reading.
+    A load from the store writes the snapshot of that data state (crm.snapshot.SnapshotWriter), put in place
+    when nothing changed while reading. A large store (more than SPILL_ROWS deals and tickets) is written as
+    it goes, each table once read or prepared, then mapped back, so the load holds little in memory; a
+    smaller one at the end: ``(1.0, "Saving a prepared snapshot …")``, or with ``save_in_background`` (the
+    app) by a thread, so the first page need not wait for the disk.
     """
     say = progress or (lambda fraction, text: None)
     current, stamp = store.data_state()
@@ -420,7 +423,10 @@ def load_frames(store: Store, version: int | None = None, progress: Progress | N
         say(1.0, f"Ready: {sum(t.height for t in mapped.values()):,} prepared rows from the snapshot")
         return frames
     present = store.column_names(list(COLUMNS))
-    writer = SnapshotWriter(folder, version, stamp) if folder is not None and stamp is not None else None
+    writer = None
+    if folder is not None and stamp is not None:
+        spill = sum(store.row_count(t) for t in ("opportunities", "tickets") if present.get(t)) > snapshot.SPILL_ROWS
+        writer = SnapshotWriter(folder, version, stamp, spill=spill)
     stamps = store.table_stamps() if writer is not None else {}
     kept = unchanged_raw(folder, stamps)  # tables no write touched since a snapshot: not read again
     raw: dict[str, pl.DataFrame] = {}
@@ -439,10 +445,14 @@ def load_frames(store: Store, version: int | None = None, progress: Progress | N
     frames = enrich(raw, version, load_settings(store), load_churn_basis(store),
                     keep=writer.prepared if writer is not None else None)
     if writer is not None:
-        if store.data_state() == (current, stamp):  # nothing changed while reading: the snapshot is right
-            writer.commit()
-        else:
+        if store.data_state() != (current, stamp):  # changed while reading: the snapshot would name the wrong state
             writer.discard()
+        elif writer.spill or not save_in_background:
+            if not writer.spill:
+                say(1.0, f"Saving a prepared snapshot of {rows:,} rows for the next start")
+            writer.commit()
+        else:  # the frames are immutable: the person need not wait for the disk
+            threading.Thread(target=writer.commit, name=f"crm-snapshot-v{version}").start()
     say(1.0, f"Ready: {rows:,} rows")
     return frames
 

@@ -123,23 +123,34 @@ def unchanged_raw(folder: Path | None, stamps: Mapping[str, str]) -> dict[str, P
     return found
 
 
-class SnapshotWriter:
-    """One data state's snapshot, written while it is loaded: each table as soon as it is read from the
-    store (``raw``) or prepared (``prepared``), then memory-mapped back in place of the copy in memory.
+SPILL_ROWS = 3_000_000
+"""Deals plus tickets from which a load writes each table as soon as it has it (``SnapshotWriter`` with
+``spill``): about 45M rows in the demo's proportions. Below, the tables stay in memory and are written at
+the end, in the background in the app: the first page then does not wait for the disk (at 1M deals a
+load takes 17 s that way and 28 s spilling, bench/RESULTS.md), and the memory is there."""
 
-    A load therefore holds in the process's own memory only the table it is working on and the joins that
+
+class SnapshotWriter:
+    """One data state's snapshot, written while it is loaded. With ``spill`` each table is written as soon
+    as it is read from the store (``raw``) or prepared (``prepared``), then memory-mapped back in place of
+    the copy in memory; without, the tables are kept as they are and written by ``commit``.
+
+    Spilling, a load holds in the process's own memory only the table it is working on and the joins that
     prepare it; everything finished lives in the page cache, which the operating system can drop and read
-    again. Without this a load held the raw and the prepared tables at once: 4.9 GB at 1M deals, past
-    this machine's 24 GB at 10M (bench/RESULTS.md, "10M deals").
+    again. Without it a load holds the raw and the prepared tables at once: 4.9 GB at 1M deals, past
+    this machine's 24 GB at 10M (bench/RESULTS.md, "10M deals on one machine").
 
     The files go to a temporary folder, renamed into place by ``commit`` (readers never see half a
     snapshot) or removed by ``discard``; the frames mapped from them stay valid either way (a removed file
     lives on while it is mapped). A failed write (a full disk) is logged and ends the snapshot: the load
     goes on in memory, as it would without snapshots."""
 
-    def __init__(self, folder: Path, version: int, stamp: str) -> None:
+    def __init__(self, folder: Path, version: int, stamp: str, spill: bool = True) -> None:
         self.folder = folder
         self.version = version
+        self.spill = spill
+        self._held: dict[Path, pl.DataFrame] = {}
+        """Without ``spill``: the tables ``commit`` writes, by file."""
         self.final = folder / snapshot_name(version, stamp)
         self._temporary = folder / f".tmp-{self.final.name}-{os.getpid()}-{time.monotonic_ns()}"
         self._raw_stamps: dict[str, str] = {}
@@ -154,7 +165,8 @@ class SnapshotWriter:
 
     def raw(self, name: str, frame: pl.DataFrame, stamp: str | None) -> pl.DataFrame:
         """Keep raw table ``name`` as read from the store (``stamp``: its table stamp; None: not reusable)."""
-        return self._remember(name, self._keep(self._temporary / "raw" / f"{name}.arrow", frame), stamp)
+        kept = self._keep(self._temporary / "raw" / f"{name}.arrow", frame)
+        return self._remember(name, kept, stamp, on_disk=self.spill)
 
     def linked(self, name: str, source: Path, stamp: str) -> pl.DataFrame:
         """Raw table ``name`` unchanged since an older snapshot holding it in ``source``: linked into this
@@ -164,7 +176,7 @@ class SnapshotWriter:
         target = self._temporary / "raw" / f"{name}.arrow"
         try:
             _link_or_copy(source, target)
-            return self._remember(name, _mapped(target), stamp)
+            return self._remember(name, _mapped(target), stamp, on_disk=True)
         except (OSError, pa.ArrowException, pl.exceptions.PolarsError) as exc:
             self._fail(exc)
             return _mapped(source)
@@ -182,8 +194,11 @@ class SnapshotWriter:
         return frame
 
     def commit(self) -> Path | None:
-        """Put the snapshot in place (when every table was kept) and keep the newest KEEP; the folder, or
-        None when it failed."""
+        """Write the tables held (without ``spill``), put the snapshot in place (when every table was kept)
+        and keep the newest KEEP; the folder, or None when it failed."""
+        for target, frame in self._held.items():
+            self._write(target, frame)
+        self._held.clear()
         if self.failed:
             return None
         try:
@@ -208,17 +223,33 @@ class SnapshotWriter:
     def _keep(self, target: Path, frame: pl.DataFrame) -> pl.DataFrame:
         if self.failed:
             return frame
+        if not self.spill:
+            self._held[target] = frame
+            return frame
+        if not self._write(target, frame):
+            return frame
         try:
-            (frame.rechunk() if any(n > 1 for n in frame.n_chunks("all")) else frame).write_ipc(
-                target, compression="uncompressed")
             return _mapped(target)
         except (OSError, pa.ArrowException, pl.exceptions.PolarsError) as exc:
             self._fail(exc)
             return frame
 
-    def _remember(self, name: str, frame: pl.DataFrame, stamp: str | None) -> pl.DataFrame:
+    def _write(self, target: Path, frame: pl.DataFrame) -> bool:
+        if self.failed:
+            return False
+        try:
+            (frame.rechunk() if any(n > 1 for n in frame.n_chunks("all")) else frame).write_ipc(
+                target, compression="uncompressed")
+            return True
+        except (OSError, pa.ArrowException, pl.exceptions.PolarsError) as exc:
+            self._fail(exc)
+            return False
+
+    def _remember(self, name: str, frame: pl.DataFrame, stamp: str | None, on_disk: bool) -> pl.DataFrame:
+        """Note the raw table's stamp and, when its file is written already, which frame it holds."""
         if not self.failed:
-            self._files[id(frame)] = self._temporary / "raw" / f"{name}.arrow"
+            if on_disk:
+                self._files[id(frame)] = self._temporary / "raw" / f"{name}.arrow"
             if stamp is not None:
                 self._raw_stamps[name] = stamp
         return frame

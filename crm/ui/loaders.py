@@ -101,7 +101,7 @@ def get_frames(url: str, version: int, progress: Progress | None = None) -> Fram
     with shelf.lock:
         frames = shelf.frames.get((url, version))
         if frames is None:
-            frames = load_frames(get_store(url), version, progress)
+            frames = load_frames(get_store(url), version, progress, save_in_background=True)
             shelf.keep((url, version), frames)
         return frames
 
@@ -155,7 +155,7 @@ def _refresh(url: str, version: int) -> None:
     shelf = _shelf()
     key = (url, version)
     try:
-        frames = load_frames(get_store(url), version)
+        frames = load_frames(get_store(url), version, save_in_background=True)
     except Exception as exc:  # the pages go on with the older frames and say the newer could not be loaded
         log.exception("loading data version %s failed", version)
         with shelf.lock:

@@ -30,6 +30,15 @@ def store(tmp_path, demo_frames) -> Store:
     return store
 
 
+@pytest.fixture(autouse=True, params=["written at the end", "written as it loads"])
+def spill(request, monkeypatch) -> bool:
+    """Both ways of writing a snapshot: a small store's (held, written at the end) and a large one's
+    (each table written once read or prepared, and mapped back)."""
+    spilling = request.param == "written as it loads"
+    monkeypatch.setattr(snapshot, "SPILL_ROWS", -1 if spilling else 10**12)
+    return spilling
+
+
 @pytest.fixture
 def folder(tmp_path, monkeypatch):
     path = tmp_path / "snapshots"
@@ -137,7 +146,7 @@ def snapshot_tables_read() -> list[str]:
     return list(COLUMNS)
 
 
-def test_a_first_load_keeps_every_table_in_the_snapshot_and_links_what_preparing_leaves_unchanged(store, folder):
+def test_a_first_load_keeps_every_table_in_the_snapshot_and_links_what_preparing_leaves_unchanged(store, folder, spill):
     frames, _ = steps(store)
     fresh = load_frames(store, snapshots=False)
     for name, table in tables(fresh).items():  # the mapped tables hold the same rows as a load in memory
@@ -146,9 +155,10 @@ def test_a_first_load_keeps_every_table_in_the_snapshot_and_links_what_preparing
     assert sorted(p.name for p in made.glob("*.arrow")) == sorted(f"{n}.arrow" for n in snapshot.table_fields())
     raw = sorted(p.name for p in (made / "raw").glob("*.arrow"))
     assert raw == sorted(f"{n}.arrow" for n in snapshot_tables_read())
-    # customers and order items are prepared as read: one file on disk, two names
+    # spilling, customers and order items are prepared as read: one file on disk, two names
     for name in ("customers", "order_items"):
-        assert (made / f"{name}.arrow").stat().st_ino == (made / "raw" / f"{name}.arrow").stat().st_ino
+        linked = (made / f"{name}.arrow").stat().st_ino == (made / "raw" / f"{name}.arrow").stat().st_ino
+        assert linked == spill
     assert (made / "tickets.arrow").stat().st_ino != (made / "raw" / "tickets.arrow").stat().st_ino
     assert not list(folder.glob(".tmp-*"))
 
@@ -199,3 +209,18 @@ def test_the_unfinished_snapshot_of_a_stopped_server_is_removed_by_the_next_one(
     steps(store)
     assert not stale.exists()
     assert len([p for p in folder.iterdir() if (p / "complete").is_file()]) == 1
+
+
+def test_the_app_gets_its_frames_before_a_small_store_s_snapshot_is_on_disk(store, folder, spill):
+    import threading
+
+    frames = load_frames(store, save_in_background=True)
+    writers = [t for t in threading.enumerate() if t.name.startswith("crm-snapshot-v")]
+    assert bool(writers) != spill  # a large store's snapshot is written while loading, before the frames return
+    for thread in writers:
+        thread.join(timeout=60)
+    assert len([p for p in folder.iterdir() if (p / "complete").is_file()]) == 1
+    again, said = steps(store)
+    assert said[-1].endswith("prepared rows from the snapshot")
+    for name, table in tables(frames).items():
+        assert_frame_equal(getattr(again, name), table)

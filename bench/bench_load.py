@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_pages import quantile  # noqa: E402
+from bench_pages import print_and_write, quantile  # noqa: E402
 from bench_restart import sqlite_store  # noqa: E402
 from datagen import AS_OF  # noqa: E402
 
@@ -216,10 +216,7 @@ def main() -> int:
         "|---|---|---|---|---|---|---|---|",
         *summary_rows(reruns, result["seen"]),
     ]
-    text = "\n".join(report)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    print_and_write(report, args.out)
     return 0
 
 

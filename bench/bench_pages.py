@@ -773,6 +773,14 @@ def add_common_options(parser: argparse.ArgumentParser, warm_help: str) -> None:
     parser.add_argument("--out", type=Path, help="also write the report (Markdown) to this file")
 
 
+def print_and_write(lines: list[str], out: Path | None) -> None:
+    """Print a report and, with ``out``, write it there too."""
+    text = "\n".join(lines)
+    print(text)
+    if out:
+        out.write_text(text + "\n")
+
+
 def finish_report(title: str, started: float, env: list[tuple[str, str]], body: list[str], out: Path | None) -> None:
     """Print the run's header (title, duration, environment) and peak memory; write all to ``out``."""
     env.append(("load average at the end", loadavg()))

@@ -319,15 +319,12 @@ def main() -> int:
     finally:
         if folder != kept:
             shutil.rmtree(folder, ignore_errors=True)
-    with open("/proc/loadavg") as f:
-        load = " ".join(f.read().split()[:3])
+    from bench_pages import loadavg, print_and_write
+
     lines = report_lines(args.scale, "PostgreSQL" if args.pg else "SQLite", first, restart)
     lines += ["", f"Run {time.strftime('%Y-%m-%d')}, {(time.perf_counter() - started) / 60:.1f} min; "
-              f"load average at the end {load}; 2 cores."]
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+              f"load average at the end {loadavg()}; {os.cpu_count()} cores."]
+    print_and_write(lines, args.out)
     return 0
 
 

@@ -23,7 +23,7 @@ from crm.business_hours import with_business_seconds
 from crm.money import cents
 from crm.quality import score_off_scale, usable
 from crm.settings import ChurnBasis, ServiceSettings, load_churn_basis, load_settings, sla_target_expr
-from crm.snapshot import SnapshotWriter, read_snapshot, snapshot_dir, unchanged_raw
+from crm.snapshot import SnapshotWriter, one_chunk, read_snapshot, snapshot_dir, unchanged_raw
 from crm.store import Store
 
 T = TypeVar("T")
@@ -205,7 +205,7 @@ class Frames:
 
 Keep = Callable[[str, pl.DataFrame], pl.DataFrame]
 """Told each prepared table as it is finished (its Frames field name); returns the frame to go on with
-(crm.snapshot.SnapshotWriter.prepared: the same rows, written and memory-mapped)."""
+(crm.snapshot.SnapshotWriter.prepared: the same rows, written and memory-mapped, or kept to be written)."""
 
 
 def enrich(raw: dict[str, pl.DataFrame], version: int = 0, settings: ServiceSettings | None = None,
@@ -218,7 +218,7 @@ def enrich(raw: dict[str, pl.DataFrame], version: int = 0, settings: ServiceSett
     settings = settings or ServiceSettings()
     done: Keep = keep or (lambda name, frame: frame)
     # one chunk per column: the readers and joins leave several, and every query pays for them
-    customers = done("customers", _one_chunk(raw["customers"]))
+    customers = done("customers", one_chunk(raw["customers"]))
     cust = customers.select("customer_id", "region", "segment", "owner")
     stages_meta = done("pipeline_stages", raw["pipeline_stages"].sort("position"))
     opportunities = done("opportunities", (
@@ -282,7 +282,7 @@ def enrich(raw: dict[str, pl.DataFrame], version: int = 0, settings: ServiceSett
         tickets=tickets,
         surveys=surveys,
         orders=orders,
-        order_items=done("order_items", _one_chunk(raw["order_items"])),
+        order_items=done("order_items", one_chunk(raw["order_items"])),
         deal_intervals=deal_intervals,
         interactions=done("interactions", raw["interactions"].join(
             cust.select("customer_id", "region", "segment", customer_owner="owner"), on="customer_id", how="left"
@@ -291,12 +291,6 @@ def enrich(raw: dict[str, pl.DataFrame], version: int = 0, settings: ServiceSett
         settings=settings,
         churn_basis=churn_basis,
     )
-
-
-def _one_chunk(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` itself when every column is one chunk (a table mapped from a snapshot: no copy), else
-    rechunked."""
-    return frame.rechunk() if any(n > 1 for n in frame.n_chunks("all")) else frame
 
 
 def _stage_intervals(history: pl.DataFrame, stages_meta: pl.DataFrame) -> pl.DataFrame:
@@ -439,7 +433,7 @@ def load_frames(store: Store, version: int | None = None, progress: Progress | N
             say(READ_SHARE * (i - 1) / len(COLUMNS), f"Reading table {i} of {len(COLUMNS)}: {name} ({rows:,} rows so far)")
             table = usable(name, _read_present(store, name, cols, present[name]))
             raw[name] = writer.raw(name, table, stamps.get(name)) if writer is not None else table
-            del table
+            del table  # spilling: not held while the next table is read
         rows += raw[name].height
     say(READ_SHARE, f"Preparing {rows:,} rows: joins, stage history, business hours")
     frames = enrich(raw, version, load_settings(store), load_churn_basis(store),

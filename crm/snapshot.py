@@ -8,9 +8,9 @@ the load is a few system calls and the pages share the operating system's page c
 A snapshot is named by the store's data state, ``(data_version, data_stamp)`` (crm.store: every version
 bump writes a new random stamp, so a re-created store or a restored backup never meets an old snapshot),
 and by a fingerprint of the code that prepares the frames (a change of crm/dataset.py and its helpers
-makes old snapshots unused). It is written while the store is loaded, table by table, to a temporary
-folder renamed into place at the end (``SnapshotWriter``: readers never see half a snapshot, and a load
-holds only the table it works on in memory); the newest ``KEEP`` are kept.
+makes old snapshots unused). ``SnapshotWriter`` writes it to a temporary folder renamed into place at
+the end (readers never see half a snapshot): a large store's table by table while it loads, so the load
+holds only the table it works on in memory; a smaller one's after the load. The newest ``KEEP`` are kept.
 
 Where: ``CRM_SNAPSHOT_DIR`` (``off`` turns snapshots off), else ``data/snapshots`` in the app's folder.
 The folder holds a copy of the business data: it needs the same protection as the store.
@@ -88,6 +88,12 @@ def read_snapshot(folder: Path | None, version: int, stamp: str | None) -> dict[
         log.warning("snapshot %s could not be read (%s); loading from the store", path, exc)
         return None
     return tables
+
+
+def one_chunk(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` itself when every column is one chunk (a table mapped from a snapshot: no copy), else
+    rechunked: every query pays for extra chunks, and a file written from one chunk maps back as one."""
+    return frame.rechunk() if any(n > 1 for n in frame.n_chunks("all")) else frame
 
 
 def _mapped(path: Path) -> pl.DataFrame:
@@ -238,8 +244,7 @@ class SnapshotWriter:
         if self.failed:
             return False
         try:
-            (frame.rechunk() if any(n > 1 for n in frame.n_chunks("all")) else frame).write_ipc(
-                target, compression="uncompressed")
+            one_chunk(frame).write_ipc(target, compression="uncompressed")
             return True
         except (OSError, pa.ArrowException, pl.exceptions.PolarsError) as exc:
             self._fail(exc)

@@ -9,6 +9,7 @@ periods need rows from before the period.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -108,6 +109,9 @@ class Frames:
     """Calls, emails, meetings and chats with a customer (``owner``: who made it; ``due_at`` /
     ``completed_at``: a follow-up), with the customer's ``region``, ``segment`` and ``customer_owner``."""
     version: int = 0
+    stamp: str | None = None
+    """The stamp of the data state these frames were loaded from (crm.store.Store.data_state), which names
+    its snapshot and the results kept next to it (crm.results); None when not loaded from a store."""
     settings: ServiceSettings = field(default_factory=ServiceSettings)
     churn_basis: ChurnBasis = ChurnBasis.ACTIVITY
     _memo: dict[object, Any] = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
@@ -413,7 +417,8 @@ def load_frames(store: Store, version: int | None = None, progress: Progress | N
     folder = snapshot_dir() if snapshots and version == current else None
     mapped = read_snapshot(folder, version, stamp)
     if mapped is not None:
-        frames = Frames(**mapped, version=version, settings=load_settings(store), churn_basis=load_churn_basis(store))
+        frames = Frames(**mapped, version=version, stamp=stamp, settings=load_settings(store),
+                        churn_basis=load_churn_basis(store))
         say(1.0, f"Ready: {sum(t.height for t in mapped.values()):,} prepared rows from the snapshot")
         return frames
     present = store.column_names(list(COLUMNS))
@@ -441,6 +446,7 @@ def load_frames(store: Store, version: int | None = None, progress: Progress | N
     if writer is not None:
         if store.data_state() != (current, stamp):  # changed while reading: the snapshot would name the wrong state
             writer.discard()
+            writer = None
         elif writer.spill or not save_in_background:
             if not writer.spill:
                 say(1.0, f"Saving a prepared snapshot of {rows:,} rows for the next start")
@@ -448,7 +454,8 @@ def load_frames(store: Store, version: int | None = None, progress: Progress | N
         else:  # the frames are immutable: the person need not wait for the disk
             threading.Thread(target=writer.commit, name=f"crm-snapshot-v{version}").start()
     say(1.0, f"Ready: {rows:,} rows")
-    return frames
+    # the stamp names the snapshot (and its kept results, crm.results) of what was read: only when it was kept
+    return dataclasses.replace(frames, stamp=stamp) if writer is not None else frames
 
 
 def _read_present(store: Store, name: str, columns: list[str], present: set[str]) -> pl.DataFrame:

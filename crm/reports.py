@@ -14,8 +14,9 @@ import polars as pl
 
 from crm import cross_sell, customer_view
 from crm.dataset import Frames
-from crm.filters import Filters, Period, bucket_end
+from crm.filters import Filters, bucket_end, month_periods
 from crm.metrics import churn, compute_with_previous, definitions, funnel, monthly_trend, rfm, satisfaction, service
+from crm.metrics.kpis import compute_many
 from crm.metrics.periods import with_coverage
 from crm.metrics.sales import summarise_sales_over
 from crm.narrowing import narrow, narrowing_scope
@@ -124,17 +125,21 @@ def revenue_by_month(frames: Frames, filters: Filters, options: ReportOptions = 
     (null, a gap in the chart): no data is not the same as nothing won.
     """
     ds = narrow(frames, filters)
-    sales = (summarise_sales_over,)  # only the sales summary: the other areas' metrics are not shown here
-    this_year = with_month_coverage(
-        monthly_trend(ds, filters.period, 12, sales).select("month", "month_end", "revenue_won", "won_deals"), frames)
     end = filters.period.end
+    months = month_periods(end, 12)
+    year_ago = month_periods(_shift_year(end, -1), 12)  # ends a year earlier: before the first of ``months``
+    # both years in one pass (24 disjoint months), and only the sales summary: the other areas are not shown
+    values = compute_many(ds, [*year_ago, *months], (summarise_sales_over,))
     first_deal = frames.opportunities["created_at"].min()
-    before_data = (pl.col("month_end") < first_deal.date()) if isinstance(first_deal, datetime) else pl.lit(True)
-    year_ago = monthly_trend(ds, Period(_shift_year(end, -1), _shift_year(end, -1)), 12, sales).select(
-        pl.when(~before_data).then(pl.col("revenue_won")).alias("revenue_won_previous_year")
-    )
-    return pl.concat([this_year.drop("month_end"), year_ago], how="horizontal").select(
-        "month", "revenue_won", "won_deals", "revenue_won_previous_year", "complete", "covered_days", "calendar_days")
+    before = [not isinstance(first_deal, datetime) or p.end < first_deal.date() for p in year_ago]  # no data yet
+    this_year = with_month_coverage(pl.DataFrame(
+        {"month": [p.start for p in months], "month_end": [p.end for p in months],
+         "revenue_won": [v["revenue_won"] for v in values[12:]], "won_deals": [v["won_deals"] for v in values[12:]]},
+        schema={"month": pl.Date, "month_end": pl.Date, "revenue_won": pl.Float64, "won_deals": pl.Float64}), frames)
+    return this_year.with_columns(revenue_won_previous_year=pl.Series(
+        [None if gap else v["revenue_won"] for gap, v in zip(before, values[:12], strict=True)], dtype=pl.Float64,
+    )).select("month", "revenue_won", "won_deals", "revenue_won_previous_year", "complete", "covered_days",
+              "calendar_days")
 
 
 def satisfaction_by_month(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:

@@ -13,7 +13,7 @@ import polars as pl
 from crm.dataset import Dataset
 from crm.filters import Period
 from crm.metrics.periods import Buckets, single
-from crm.money import cents_sum
+from crm.money import cents, cents_sum, from_cents
 
 _DAY_US = 86_400_000_000
 
@@ -98,10 +98,12 @@ def summarise_pipeline(ds: Dataset, period: Period) -> pl.LazyFrame:
 def summarise_pipeline_over(ds: Dataset, buckets: Buckets) -> pl.LazyFrame:
     """The pipeline at every bucket's end (the rules of ``open_at`` and ``stage_at``), in one pass
     over ``deal_intervals``: a stretch counts at the ends from the first one after ``valid_from``
-    up to (not including) the first one after ``valid_until``.
+    (``lo``) up to, not including, the first one after ``valid_until`` (``hi``).
 
     Ends are midnights, so "end > valid_from" is "end day >= from_day" (the first midnight after
     valid_from) and "end <= valid_until" is "end day < until_day": whole-day integers and lookups.
+    Each stretch adds its cents at bucket ``lo`` and takes them away at ``hi``; a running sum over
+    the buckets gives every end's total (integers: exact, and one pass however many buckets).
     """
     n = len(buckets)
     until = pl.col("until_day")
@@ -110,25 +112,26 @@ def summarise_pipeline_over(ds: Dataset, buckets: Buckets) -> pl.LazyFrame:
             (pl.col("from_day") <= buckets.end_day(n - 1)) & (until.is_null() | (until > buckets.end_day(0)))
         )
         .select(
-            "amount",
-            weighted=pl.col("amount") * pl.col("win_probability").fill_null(0.0),
+            amount=cents(pl.col("amount")),
+            weighted=cents(pl.col("amount") * pl.col("win_probability").fill_null(0.0)),
             lo=buckets.first_end_from_day(pl.col("from_day")),
             hi=pl.when(until.is_null()).then(pl.lit(n, dtype=pl.Int64)).otherwise(buckets.first_end_from_day(until)),
         )
+        .filter(pl.col("hi") > pl.col("lo"))
     )
-    columns: dict[str, pl.Expr] = {}
-    for i in range(n):
-        at = (pl.col("lo") <= i) & (pl.col("hi") > i)
-        columns[f"pipeline_value_{i}"] = cents_sum(pl.col("amount").filter(at))
-        columns[f"weighted_pipeline_{i}"] = cents_sum(pl.col("weighted").filter(at))
-        columns[f"open_deals_{i}"] = at.sum().cast(pl.Int64)
-    sums = stretches.select(**columns)
-    return pl.concat([
-        sums.select(
-            bucket=pl.lit(i, dtype=pl.Int64),
-            pipeline_value=pl.col(f"pipeline_value_{i}"),
-            weighted_pipeline=pl.col(f"weighted_pipeline_{i}"),
-            open_deals=pl.col(f"open_deals_{i}"),
+    sums = {"amount": pl.col("amount").sum(), "weighted": pl.col("weighted").sum(), "deals": pl.len().cast(pl.Int64)}
+    opened = stretches.group_by(bucket="lo").agg(**sums)
+    closed = stretches.filter(pl.col("hi") < n).group_by(bucket="hi").agg(
+        **{name: -expr for name, expr in sums.items()})
+    changes = pl.concat([opened, closed]).group_by("bucket").agg(pl.col("amount", "weighted", "deals").sum())
+    return (
+        buckets.grid()
+        .join(changes, on="bucket", how="left")
+        .sort("bucket")
+        .select(
+            "bucket",
+            pipeline_value=from_cents(pl.col("amount").fill_null(0).cum_sum()),
+            weighted_pipeline=from_cents(pl.col("weighted").fill_null(0).cum_sum()),
+            open_deals=pl.col("deals").fill_null(0).cum_sum().cast(pl.Int64),
         )
-        for i in range(n)
-    ])
+    )

@@ -14,15 +14,14 @@ from typing import TYPE_CHECKING
 import polars as pl
 import streamlit as st
 
-from crm import auth, demo
+from crm import auth, demo, results
 from crm.config import is_embedded, resolve_database_url
 from crm.cross_sell import association_rules, rule_targets
 from crm.dataset import Frames, Progress, load_frames
 from crm.filters import Filters, Period
-from crm.metrics import compute_with_previous, monthly_trend
 from crm.metrics.kpis import Values
 from crm.narrowing import evaluate, member_ids, narrow, narrowing_scope, scores
-from crm.reports import DEFAULT_OPTIONS, ReportOptions, build_report, with_month_coverage
+from crm.reports import DEFAULT_OPTIONS, ReportOptions
 from crm.segment_rules import SegmentRule
 from crm.segments import customer_table
 from crm.store import Store
@@ -176,8 +175,7 @@ def is_ready(url: str, version: int) -> bool:
 @st.cache_data(show_spinner=False, max_entries=512)
 def get_kpis(url: str, version: int, filters: Filters) -> tuple[Values, Values]:
     """This period's and the previous period's metric values."""
-    frames = get_frames(url, version)
-    return compute_with_previous(narrow(frames, filters), filters.period)
+    return results.kpis(get_frames(url, version), filters)
 
 
 def get_trend(url: str, version: int, filters: Filters, months: int = 12) -> pl.DataFrame:
@@ -192,14 +190,13 @@ def get_trend(url: str, version: int, filters: Filters, months: int = 12) -> pl.
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def _trend(url: str, version: int, anchored: Filters, months: int) -> pl.DataFrame:
-    frames = get_frames(url, version)
-    return with_month_coverage(monthly_trend(narrow(frames, anchored), anchored.period, months), frames)
+    return results.trend(get_frames(url, version), anchored, months)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def get_report(url: str, version: int, name: str, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
     """A named report (crm.reports) for these filters and view options."""
-    return build_report(name, get_frames(url, version), filters, options)
+    return results.report(get_frames(url, version), name, filters, options)
 
 
 # --- the Segments page: customers scored and selected within the person's scope -------------------------

@@ -1,6 +1,7 @@
 """Prepared snapshots (crm.snapshot): a restart with unchanged data memory-maps the frames it prepared;
 any change of the data (a version bump with its new stamp) or of the preparing code is a new snapshot;
-a broken or missing snapshot falls back to the store."""
+a broken or missing snapshot falls back to the store. The page results kept next to a snapshot (crm.results)
+are read back by the next process on the same data state and code, and only then."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from crm import snapshot
+from crm import results, snapshot
 from crm.dataset import Frames, load_frames
 from crm.filters import Filters, Period
-from crm.metrics import compute_with_previous
+from crm.metrics import compute_with_previous, monthly_trend
 from crm.narrowing import narrow
 from crm.scope import Scope
 from crm.settings import ChurnBasis, save_churn_basis
@@ -68,7 +69,7 @@ def test_the_second_load_maps_the_snapshot_and_gives_the_same_frames_and_numbers
     q2 = Filters.create(Q2, scope=Scope())
     assert compute_with_previous(narrow(second, q2), Q2) == compute_with_previous(narrow(first, q2), Q2)
     assert set(snapshot.table_fields()) == {f.name for f in dataclasses.fields(Frames)} - {
-        "version", "settings", "churn_basis", "_memo"}
+        "version", "stamp", "settings", "churn_basis", "_memo"}
 
 
 def test_a_change_of_the_data_is_read_from_the_store_and_makes_a_new_snapshot(store, folder):
@@ -224,3 +225,118 @@ def test_the_app_gets_its_frames_before_a_small_store_s_snapshot_is_on_disk(stor
     assert said[-1].endswith("prepared rows from the snapshot")
     for name, table in tables(frames).items():
         assert_frame_equal(getattr(again, name), table)
+
+
+# --- page results kept next to the snapshot (crm.results): a restart on unchanged data reads the numbers an
+# earlier process computed; a change of the data, of the code or of the view computes again; anything
+# unreadable or unkeepable is computed, as without them.
+
+VIEW = Filters.create(Q2, scope=Scope())
+EUROPE = Filters.create(Q2, regions=["Europe"], scope=Scope())
+
+
+class Counted:
+    """A computation that counts its calls."""
+
+    def __init__(self, frames: Frames, filters: Filters, what: str = "kpis") -> None:
+        self.frames, self.filters, self.what, self.calls = frames, filters, what, 0
+
+    def __call__(self) -> object:
+        self.calls += 1
+        ds = narrow(self.frames, self.filters)
+        if self.what == "kpis":
+            return compute_with_previous(ds, self.filters.period)
+        return monthly_trend(ds, self.filters.period, 12)
+
+
+def keep(frames: Frames, filters: Filters, what: str = "kpis") -> tuple[object, int]:
+    compute = Counted(frames, filters, what)
+    value = results.kept(frames.version, frames.stamp, what, (filters,), compute)
+    return value, compute.calls
+
+
+def test_a_restart_reads_the_numbers_the_last_process_computed(store, folder):
+    first = load_frames(store)
+    assert first.stamp == store.data_state()[1]
+    kpis, calls = keep(first, VIEW)
+    trend, trend_calls = keep(first, VIEW, "trend")
+    assert (calls, trend_calls) == (1, 1)
+    kept_files = sorted(p.suffix for p in folder.glob("*/results-*/*"))
+    assert kept_files == [".arrow", ".json"]
+
+    restarted = load_frames(store)  # maps the snapshot, as a restarted server does
+    again, calls = keep(restarted, VIEW)
+    trend_again, trend_calls = keep(restarted, VIEW, "trend")
+    assert (calls, trend_calls) == (0, 0)
+    assert again == kpis == compute_with_previous(narrow(restarted, VIEW), Q2)
+    assert isinstance(trend, pl.DataFrame) and isinstance(trend_again, pl.DataFrame)
+    assert_frame_equal(trend_again, trend)
+    assert_frame_equal(trend_again, monthly_trend(narrow(restarted, VIEW), Q2, 12))
+
+    _, calls = keep(restarted, EUROPE)  # another view: computed
+    assert calls == 1
+
+
+def test_a_change_of_the_data_computes_again(store, folder):
+    before = load_frames(store)
+    keep(before, VIEW)
+    save_churn_basis(store, ChurnBasis.SUBSCRIPTION)  # a settings change bumps the data version
+    after = load_frames(store)
+    assert (after.version, after.stamp) != (before.version, before.stamp)
+    value, calls = keep(after, VIEW)
+    assert calls == 1
+    assert value == compute_with_previous(narrow(after, VIEW), Q2)
+
+
+def test_a_change_of_the_code_computes_again(store, folder, monkeypatch):
+    frames = load_frames(store)
+    keep(frames, VIEW)
+    monkeypatch.setattr(results, "code_fingerprint", lambda: "another-release")
+    _, calls = keep(frames, VIEW)
+    assert calls == 1
+
+
+def test_nothing_is_kept_without_a_complete_snapshot(store, folder, monkeypatch):
+    monkeypatch.setenv(snapshot.SNAPSHOT_ENV, "off")
+    frames = load_frames(store)
+    assert frames.stamp is None
+    assert [keep(frames, VIEW)[1] for _ in range(2)] == [1, 1]
+    monkeypatch.setenv(snapshot.SNAPSHOT_ENV, str(folder))
+    older = load_frames(store, version=store.data_version() - 1)  # another state than the store's: no snapshot
+    assert older.stamp is None
+
+
+def test_an_unreadable_result_is_computed_again_and_replaced(store, folder, caplog):
+    frames = load_frames(store)
+    kpis, _ = keep(frames, VIEW)
+    (kept_file,) = folder.glob("*/results-*/kpis-*.json")
+    kept_file.write_text('{"not": "a pair"')
+    value, calls = keep(frames, VIEW)
+    assert (value, calls) == (kpis, 1)
+    assert "could not be read" in caplog.text
+    assert keep(frames, VIEW) == (kpis, 0)
+
+
+def test_large_tables_and_unkeyable_arguments_are_computed_each_time(store, folder, monkeypatch):
+    frames = load_frames(store)
+    monkeypatch.setattr(results, "LARGEST_KEPT_ROWS", 5)
+    counts = []
+    for _ in range(2):
+        compute = Counted(frames, VIEW, "trend")  # 12 rows
+        results.kept(frames.version, frames.stamp, "trend", (VIEW,), compute)
+        counts.append(compute.calls)
+        compute = Counted(frames, VIEW)
+        results.kept(frames.version, frames.stamp, "kpis", ({"a", "b"},), compute)  # a set: no exact key
+        counts.append(compute.calls)
+    assert counts == [1, 1, 1, 1]
+    assert not list(folder.glob("*/results-*/*"))
+
+
+def test_keys_tell_views_and_options_apart():
+    canonical = results._canonical
+    assert canonical((VIEW,)) == canonical((Filters.create(Q2, scope=Scope()),))
+    assert canonical((VIEW,)) != canonical((EUROPE,))
+    assert canonical((VIEW,)) != canonical((Filters.create(Q2, scope=Scope(regions=("Europe",))),))
+    assert canonical((1,)) != canonical((1.0,)) != canonical(("1",))
+    with pytest.raises(results._NotKeyable):
+        canonical((pl.DataFrame({"a": [1]}),))

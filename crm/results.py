@@ -1,0 +1,176 @@
+"""Page results kept on disk next to the prepared snapshot, so a restart does not compute them again.
+
+A restarted server maps its snapshot in a second or so (crm.snapshot), but the first cockpit then
+computes its numbers from tables the operating system has to read back from disk: at 10M deals,
+after a reboot, 25 s of the 29 s to the first cockpit (bench/RESULTS.md). The numbers of a view only
+change with the data, the code or the view, so the pages' results (the KPIs, the 12-month trend, the
+small reports) are written, as they are computed, into the folder of the snapshot of the data state they
+were computed from; the next process serving that state reads them instead of computing.
+
+- **Key**: the result's name and an exact digest of its arguments (the filters, scope included, and
+  the view options), in a folder named by a fingerprint of every module of ``crm`` and the Polars
+  version: a new release never reads an older one's numbers.
+- **Where**: ``<snapshot>/results-<code>/``, only once the snapshot is complete. When the data
+  changes, a new snapshot (and results folder) follows and the old ones go with their snapshot
+  (crm.snapshot keeps the newest ``KEEP``).
+- **What**: a pair of KPI dicts as JSON, a table as Arrow IPC. Tables over ``LARGEST_KEPT_ROWS`` rows
+  (a deal list) are not kept: reading them back is no cheaper than computing them.
+- **Safety**: files are written to a temporary name and renamed, so a reader sees a whole file or
+  none; a file that cannot be read or written is skipped (the result is computed, as without this).
+  The folder holds numbers of the business data, like the snapshot: it needs the same protection.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import io
+import json
+import logging
+import os
+from collections.abc import Callable
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+import polars as pl
+
+from crm.dataset import Frames
+from crm.filters import Filters
+from crm.metrics import compute_with_previous, monthly_trend
+from crm.metrics.kpis import Values
+from crm.narrowing import narrow
+from crm.reports import DEFAULT_OPTIONS, ReportOptions, build_report, with_month_coverage
+from crm.snapshot import snapshot_dir, snapshot_name
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+LARGEST_KEPT_ROWS = 100_000
+"""A table result with more rows is not written (see the module's docstring)."""
+
+
+class _NotKeyable(Exception):
+    """An argument ``_canonical`` does not take: that result is not kept."""
+
+
+@cache
+def code_fingerprint() -> str:
+    """A short hash of every module of crm and the Polars version (the code that computes a result)."""
+    digest = hashlib.sha256(pl.__version__.encode())
+    root = Path(__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def results_folder(version: int, stamp: str | None) -> Path | None:
+    """Where the results of the data state ``(version, stamp)`` live; None when snapshots are off or the
+    snapshot of that state is not complete (yet)."""
+    root = snapshot_dir()
+    if root is None or stamp is None:
+        return None
+    snapshot = root / snapshot_name(version, stamp)
+    if not (snapshot / "complete").is_file():
+        return None
+    return snapshot / f"results-{code_fingerprint()}"
+
+
+def kept(version: int, stamp: str | None, name: str, arguments: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    """``compute()``, or the result an earlier process kept for the same data state, name and arguments;
+    a computed result is kept for the next one (see the module's docstring)."""
+    folder = results_folder(version, stamp)
+    if folder is None:
+        return compute()
+    try:
+        key = hashlib.blake2b(_canonical((name, arguments)).encode(), digest_size=20).hexdigest()
+    except _NotKeyable:
+        return compute()
+    found = _read(folder, name, key)
+    if found is not None:
+        return found  # type: ignore[return-value]
+    value = compute()
+    _write(folder, name, key, value)
+    return value
+
+
+def _canonical(value: object) -> str:
+    """An exact text for a key: plain values by type and repr, tuples item by item, frozen dataclasses
+    field by field; anything else (a set, a frame) raises _NotKeyable."""
+    if value is None or isinstance(value, bool | int | float | str | date | datetime):
+        return f"{type(value).__name__}:{value!r}"
+    if isinstance(value, enum.Enum):
+        return f"{type(value).__name__}.{value.name}"
+    if isinstance(value, tuple):
+        return "(" + ",".join(_canonical(v) for v in value) + ")"
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = ",".join(f"{f.name}={_canonical(getattr(value, f.name))}" for f in dataclasses.fields(value))
+        return f"{type(value).__qualname__}({fields})"
+    raise _NotKeyable(type(value).__name__)
+
+
+def _read(folder: Path, name: str, key: str) -> object | None:
+    table, pair = folder / f"{name}-{key}.arrow", folder / f"{name}-{key}.json"
+    try:
+        if table.is_file():
+            return pl.read_ipc(io.BytesIO(table.read_bytes()))  # a copy: small, and never tied to the file
+        if pair.is_file():
+            current, previous = json.loads(pair.read_text())
+            if isinstance(current, dict) and isinstance(previous, dict):
+                return current, previous
+    except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
+        log.warning("kept result %s could not be read (%s); computing it", key, exc)
+    return None
+
+
+def _write(folder: Path, name: str, key: str, value: object) -> None:
+    """Write a table or a pair of dicts under a temporary name, then rename it into place."""
+    if isinstance(value, pl.DataFrame):
+        if value.height > LARGEST_KEPT_ROWS:
+            return
+        target = folder / f"{name}-{key}.arrow"
+    elif isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, dict) for v in value):
+        target = folder / f"{name}-{key}.json"
+    else:
+        return
+    temporary = folder / f".{target.name}.{os.getpid()}.tmp"
+    try:
+        folder.mkdir(exist_ok=True)
+        if isinstance(value, pl.DataFrame):
+            value.write_ipc(temporary, compression="uncompressed")
+        else:
+            temporary.write_text(json.dumps(list(value), allow_nan=False))
+        os.replace(temporary, target)
+    except (OSError, ValueError, TypeError, pl.exceptions.PolarsError) as exc:  # a full disk, a value JSON cannot hold
+        log.warning("result %s could not be kept (%s)", target.name, exc)
+        temporary.unlink(missing_ok=True)
+
+
+# --- the pages' results, as crm/ui/loaders.py and the benchmarks ask for them -----------------------------
+
+
+def kpis(frames: Frames, filters: Filters) -> tuple[Values, Values]:
+    """This period's and the previous period's metric values (crm.metrics.compute_with_previous), kept."""
+    return kept(frames.version, frames.stamp, "kpis", (filters,),
+                lambda: compute_with_previous(narrow(frames, filters), filters.period))
+
+
+def trend(frames: Frames, anchored: Filters, months: int = 12) -> pl.DataFrame:
+    """Every metric per month for ``months`` months ending with the period, with each month's coverage
+    (crm.reports.with_month_coverage), kept."""
+    return kept(frames.version, frames.stamp, "trend", (anchored, months), lambda: with_month_coverage(
+        monthly_trend(narrow(frames, anchored), anchored.period, months), frames))
+
+
+def report(frames: Frames, name: str, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
+    """A named report (crm.reports), kept; except the churn risk list, whose models each process fits."""
+    if name in NOT_KEPT_REPORTS:
+        return build_report(name, frames, filters, options)
+    return kept(frames.version, frames.stamp, f"report-{name}", (filters, options),
+                lambda: build_report(name, frames, filters, options))
+
+
+NOT_KEPT_REPORTS = frozenset({"churn_risk"})

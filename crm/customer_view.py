@@ -207,14 +207,13 @@ def find_customers(frames: Frames, filters: Filters, query: str, limit: int = SE
 def _one_customer(ds: Dataset, customer_id: str) -> Dataset:
     """``ds`` kept to one customer's rows (their deals' history and intervals follow the deals)."""
     mine = pl.col("customer_id") == customer_id
-    deals = ds.opportunities.filter(mine)
-    keys = deals.select("deal_key").collect()["deal_key"].implode()
-    return dataclasses.replace(
-        ds, opportunities=deals, stages=ds.stages.filter(pl.col("deal_key").is_in(keys)),
-        deal_intervals=ds.deal_intervals.filter(pl.col("deal_key").is_in(keys)),
-        tickets=ds.tickets.filter(mine), surveys=ds.surveys.filter(mine), orders=ds.orders.filter(mine),
-        customers=ds.customers.filter(mine), interactions=ds.interactions.filter(mine),
-    )
+    keys = ds.opportunities.filter(mine).select("deal_key").collect()["deal_key"].implode()
+
+    def narrowed(name: str) -> pl.LazyFrame:
+        table: pl.LazyFrame = getattr(ds, name)
+        return table.filter(pl.col("deal_key").is_in(keys) if name in ("stages", "deal_intervals") else mine)
+
+    return dataclasses.replace(ds, narrowed=narrowed)
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,26 @@ class Period:
         return f"{self.start.isoformat()} – {self.end.isoformat()}"
 
 
+FEW_VALUES = 8
+"""Up to this many values, ``one_of`` compares each instead of looking them up (``is_in``)."""
+
+
+def one_of(column: str | pl.Expr, values: Sequence[str]) -> pl.Expr:
+    """True where ``column`` holds one of ``values`` (null where it is null: a filter drops the row).
+
+    For a few values an OR of equalities, which Polars evaluates on text 3-4 times faster than
+    ``is_in`` (21 ms against 63 ms over 22M rows; bench/RESULTS.md, "10M deals"); for more, ``is_in``."""
+    expr = pl.col(column) if isinstance(column, str) else column
+    if not values:
+        return pl.lit(False)
+    if len(values) > FEW_VALUES:
+        return expr.is_in(list(values))
+    out = expr == values[0]
+    for value in values[1:]:
+        out = out | (expr == value)
+    return out
+
+
 def month_periods(end: date, months: int) -> list[Period]:
     """The ``months`` calendar months ending with the month of ``end`` (that one cut at ``end``)."""
     periods: list[Period] = []
@@ -398,9 +418,9 @@ class Filters:
         for dim, values in self.dimension_values().items():
             column = columns.get(dim)
             if values and column:
-                expr = expr & pl.col(column).is_in(list(values))
+                expr = expr & one_of(column, list(values))
         if self.customers and table in DIMENSION_COLUMNS:
-            expr = expr & pl.col("customer_id").is_in(list(self.customers))
+            expr = expr & one_of("customer_id", list(self.customers))
         return expr
 
     # --- SQL ----------------------------------------------------------------

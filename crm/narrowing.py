@@ -19,7 +19,7 @@ from datetime import date
 import polars as pl
 
 from crm.dataset import Dataset, Frames
-from crm.filters import DIMENSION_COLUMNS, Filters, Period
+from crm.filters import DIMENSION_COLUMNS, Filters, Period, one_of
 from crm.metrics import rfm
 from crm.scope import Scope
 from crm.segment_rules import SegmentRule, SegmentRuleError, rule_expr, scope_filters, with_previous_segment
@@ -44,7 +44,7 @@ def narrow(frames: Frames, filters: Filters) -> Dataset:
         where[table] = expr
     if not (filters.is_narrowed() or members is not None):
         where = {}  # every row: skip the filters (and the deal-history lookups) altogether
-    return frames._select(where, filters.products)
+    return frames._select(where, filters.products, key=("narrow", filters.without_period()))
 
 
 def narrowing_scope(filters: Filters) -> Scope:
@@ -59,10 +59,10 @@ def scope_expr(frames: Frames, scope: Scope, table: str) -> pl.Expr:
     """The rows of ``table`` (an enriched frame) that ``scope`` lets through (crm.scope's rules)."""
     expr = pl.lit(True)
     if scope.regions:
-        expr = expr & pl.col(_column(table, "region")).is_in(list(scope.regions))
+        expr = expr & one_of(_column(table, "region"), scope.regions)
     if scope.teams:
         if table in ("opportunities", "tickets", "survey_responses"):
-            expr = expr & pl.col("team").is_in(list(scope.teams))
+            expr = expr & one_of("team", scope.teams)
         else:
             expr = expr & pl.col("customer_id").is_in(_team_customers(frames, scope.teams).implode())
     if scope.owners:

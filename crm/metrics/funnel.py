@@ -24,8 +24,8 @@ from typing import Literal
 import polars as pl
 
 from crm.dataset import Dataset
-from crm.filters import Period
-from crm.metrics.sales import open_at, stage_at
+from crm.filters import Period, one_of
+from crm.metrics.sales import CLOSED, open_at, stage_at
 from crm.money import cents_sum
 
 FunnelMode = Literal["cohort", "strict", "snapshot"]
@@ -188,7 +188,7 @@ def compute_stage_velocity(ds: Dataset, period: Period) -> pl.DataFrame:
         ds.stages
         .filter(pl.col("deal_key").is_not_null()  # a history row of no known deal is no deal
                 & pl.col("next_at").is_between(period.start_ts, period.end_ts, closed="left")
-                & pl.col("stage").is_in(list(stages.open)))
+                & pl.col("open_step").is_not_null())  # an open stage (crm.dataset: open_step is its step)
         .with_columns(days=(pl.col("next_at") - pl.col("entered_at")).dt.total_microseconds() / _DAY_US)
         .group_by("stage")
         .agg(
@@ -211,7 +211,7 @@ def compute_stage_velocity(ds: Dataset, period: Period) -> pl.DataFrame:
 def _closed_in(ds: Dataset, period: Period) -> pl.LazyFrame:
     return ds.opportunities.filter(
         pl.col("closed_at").is_between(period.start_ts, period.end_ts, closed="left")
-        & pl.col("status").is_in(["won", "lost"])
+        & one_of("status", CLOSED)
     )
 
 
@@ -368,7 +368,7 @@ def deals_behind(ds: Dataset, period: Period, mode: FunnelMode = "cohort", drill
     if drill.by and drill.values:
         deals = deals.filter(pl.col(drill.by).fill_null("(none)").is_in(list(drill.values)))
     status_then = (
-        pl.when(pl.col("status").is_in(["won", "lost"]) & (pl.col("closed_at") < period.end_ts))
+        pl.when(one_of("status", CLOSED) & (pl.col("closed_at") < period.end_ts))
         .then(pl.col("status")).otherwise(pl.lit("open"))
     )
     deals = deals.with_columns(status_at_end=status_then).sort("created_at", "opportunity_id")

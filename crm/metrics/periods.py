@@ -113,6 +113,22 @@ class Buckets:
         """Day number (days since 1970-01-01) of the midnight ending period ``i``."""
         return self.periods[i].end.toordinal() + 1 - _EPOCH_ORDINAL
 
+    def at_ends(self, spans: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
+        """Per bucket (``bucket`` 0..n-1), the totals of the integer ``columns`` over the ``spans`` that count
+        at its end: a span counts from bucket ``lo`` up to, not including, bucket ``hi`` (``n``: to the last).
+
+        Each span adds its values at ``lo`` and takes them away at ``hi``; a running sum over the buckets
+        gives every end's total: one pass however many buckets, exact for integers (cents, counts)."""
+        n = len(self.periods)
+        live = spans.filter(pl.col("hi") > pl.col("lo"))
+        opened = live.group_by(bucket="lo").agg(pl.col(c).sum() for c in columns)
+        closed = live.filter(pl.col("hi") < n).group_by(bucket="hi").agg(-pl.col(c).sum() for c in columns)
+        changes = pl.concat([opened, closed]).group_by("bucket").agg(pl.col(c).sum() for c in columns)
+        return (
+            self.grid().join(changes, on="bucket", how="left").sort("bucket")
+            .select("bucket", *(pl.col(c).fill_null(0).cum_sum() for c in columns))
+        )
+
     def grid(self) -> pl.LazyFrame:
         """One row per bucket: ``bucket`` 0..n-1."""
         return pl.LazyFrame({"bucket": list(range(len(self.periods)))}, schema={"bucket": pl.Int64})

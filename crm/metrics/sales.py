@@ -11,11 +11,13 @@ from __future__ import annotations
 import polars as pl
 
 from crm.dataset import Dataset
-from crm.filters import Period
+from crm.filters import Period, one_of
 from crm.metrics.periods import Buckets, single
 from crm.money import cents, cents_sum, from_cents
 
 _DAY_US = 86_400_000_000
+CLOSED = ("won", "lost")
+"""The statuses of a closed deal."""
 
 
 def summarise_sales(ds: Dataset, period: Period) -> pl.LazyFrame:
@@ -29,7 +31,7 @@ def summarise_sales_over(ds: Dataset, buckets: Buckets) -> pl.LazyFrame:
     won = pl.col("status") == "won"
     cycle_days = (pl.col("closed_at") - pl.col("created_at")).dt.total_microseconds() / _DAY_US
     closed = (
-        ds.opportunities.filter(buckets.within("closed_at") & pl.col("status").is_in(["won", "lost"]))
+        ds.opportunities.filter(buckets.within("closed_at") & one_of("status", CLOSED))
         .select("amount", "created_at", "closed_at", "status", bucket=buckets.index("closed_at"))
         .filter(pl.col("bucket").is_not_null())
         .group_by("bucket")
@@ -62,7 +64,7 @@ def open_at(ds: Dataset, period: Period) -> pl.LazyFrame:
     end = period.end_ts
     return ds.opportunities.filter(
         (pl.col("created_at") < end)
-        & ((pl.col("status") == "open") | (pl.col("status").is_in(["won", "lost"]) & (pl.col("closed_at") >= end)))
+        & ((pl.col("status") == "open") | (one_of("status", CLOSED) & (pl.col("closed_at") >= end)))
     )
 
 
@@ -102,8 +104,7 @@ def summarise_pipeline_over(ds: Dataset, buckets: Buckets) -> pl.LazyFrame:
 
     Ends are midnights, so "end > valid_from" is "end day >= from_day" (the first midnight after
     valid_from) and "end <= valid_until" is "end day < until_day": whole-day integers and lookups.
-    Each stretch adds its cents at bucket ``lo`` and takes them away at ``hi``; a running sum over
-    the buckets gives every end's total (integers: exact, and one pass however many buckets).
+    Summed over the buckets by ``Buckets.at_ends`` (a running sum of what opens and closes: whole cents).
     """
     n = len(buckets)
     until = pl.col("until_day")
@@ -116,22 +117,12 @@ def summarise_pipeline_over(ds: Dataset, buckets: Buckets) -> pl.LazyFrame:
             weighted=cents(pl.col("amount") * pl.col("win_probability").fill_null(0.0)),
             lo=buckets.first_end_from_day(pl.col("from_day")),
             hi=pl.when(until.is_null()).then(pl.lit(n, dtype=pl.Int64)).otherwise(buckets.first_end_from_day(until)),
+            deals=pl.lit(1, dtype=pl.Int64),
         )
-        .filter(pl.col("hi") > pl.col("lo"))
     )
-    sums = {"amount": pl.col("amount").sum(), "weighted": pl.col("weighted").sum(), "deals": pl.len().cast(pl.Int64)}
-    opened = stretches.group_by(bucket="lo").agg(**sums)
-    closed = stretches.filter(pl.col("hi") < n).group_by(bucket="hi").agg(
-        **{name: -expr for name, expr in sums.items()})
-    changes = pl.concat([opened, closed]).group_by("bucket").agg(pl.col("amount", "weighted", "deals").sum())
-    return (
-        buckets.grid()
-        .join(changes, on="bucket", how="left")
-        .sort("bucket")
-        .select(
-            "bucket",
-            pipeline_value=from_cents(pl.col("amount").fill_null(0).cum_sum()),
-            weighted_pipeline=from_cents(pl.col("weighted").fill_null(0).cum_sum()),
-            open_deals=pl.col("deals").fill_null(0).cum_sum().cast(pl.Int64),
-        )
+    return buckets.at_ends(stretches, ["amount", "weighted", "deals"]).select(
+        "bucket",
+        pipeline_value=from_cents(pl.col("amount")),
+        weighted_pipeline=from_cents(pl.col("weighted")),
+        open_deals=pl.col("deals").cast(pl.Int64),
     )

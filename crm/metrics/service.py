@@ -147,10 +147,9 @@ def summarise_backlog_over(ds: Dataset, buckets: Buckets) -> pl.LazyFrame:
     ).select(
         lo=buckets.first_end_from("created_at"),
         hi=pl.when(resolved.is_null()).then(pl.lit(n, dtype=pl.Int64)).otherwise(buckets.first_end_from("resolved_at")),
+        backlog=pl.lit(1, dtype=pl.Int64),
     )
-    counts = spans.select(**{f"backlog_{i}": ((pl.col("lo") <= i) & (pl.col("hi") > i)).sum().cast(pl.Int64)
-                             for i in range(n)})
-    return pl.concat([counts.select(bucket=pl.lit(i, dtype=pl.Int64), backlog=pl.col(f"backlog_{i}")) for i in range(n)])
+    return buckets.at_ends(spans, ["backlog"])
 
 
 def bucket_periods(period: Period, grain: str) -> list[Period]:

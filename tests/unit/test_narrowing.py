@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from crm.dataset import COLUMNS, enrich
+from crm.dataset import COLUMNS, Frames, enrich
 from crm.filters import Filters, Period
 from crm.narrowing import UnscopedRead, dimension_values, narrow
 from crm.quality import usable
@@ -181,3 +181,58 @@ def test_the_filter_pickers_offer_only_the_values_inside_the_scope(everything):
 def test_a_scope_is_named_in_the_filters_description_an_export_manifest_carries():
     assert Filters.create(Q2, scope=Scope(regions=("Europe",))).describe().endswith("within the scope region=Europe")
     assert "scope" not in Filters.create(Q2, scope=Scope()).describe()
+
+
+NARROWED_VIEWS = {
+    "one region": Filters.create(Q2, regions=["Europe"], scope=Scope()),
+    "two regions and a segment": Filters.create(Q2, regions=["Europe", "Asia Pacific"], segments=["Enterprise"],
+                                                scope=Scope()),
+    "a product": Filters.create(Q2, products=["Data Connect"], scope=Scope()),
+    "nine owners (looked up, not compared)": Filters.create(Q2, owners=[
+        "Elena Rossi", "Jun Tanaka", "Isha Patel", "Kai Lopes", "Ana Silva", "Tom Berg", "Lea Roux", "Omar Haddad",
+        "Mia Chen"], scope=Scope()),
+    "a team's scope and a region": Filters.create(Q2, regions=["Asia Pacific"], scope=SCOPES["manager of Team Cirrus"]),
+}
+
+
+@pytest.mark.parametrize("view", list(NARROWED_VIEWS))
+def test_rows_worked_out_once_per_filter_are_the_rows_each_query_would_filter(everything, monkeypatch, view):
+    """narrow works a filter's rows out once per table (Frames._row_mask) and keeps them; they must be the rows
+    the same conditions keep when each query filters on its own (Frames._select without a key)."""
+    original = Frames._select
+    asked: list[tuple] = []
+
+    def spy(self, where, products=(), key=None):
+        asked.append((where, products, key))
+        return original(self, where, products, key)
+
+    monkeypatch.setattr(Frames, "_select", spy)
+    filters = NARROWED_VIEWS[view]
+    kept = narrow(everything, filters)
+    where, products, key = asked[-1]
+    assert key is not None
+    each_query = original(everything, where, products)
+    narrowed_somewhere = False
+    for table in ("opportunities", "stages", "tickets", "surveys", "orders", "customers", "deal_intervals",
+                  "interactions"):
+        rows = getattr(kept, table).collect()
+        assert_frame_equal(rows, getattr(each_query, table).collect())
+        narrowed_somewhere |= rows.height < getattr(everything, table).height
+    assert narrowed_somewhere
+    # the same filter over another period reads the kept masks: no table is worked out again
+    looked_up = []
+    monkeypatch.setattr(Frames, "_deals_of", lambda self, name, deal: looked_up.append(name))
+    again = narrow(everything, filters.with_period(Period(date(2026, 1, 1), date(2026, 3, 31))))
+    assert again.stages.collect().height == kept.stages.collect().height
+    assert looked_up == []
+
+
+def test_the_masks_of_the_last_filters_only_are_kept(demo_frames):
+    frames = enrich(raw_tables(demo_frames))
+    views = [Filters.create(Q2, owners=[owner], scope=Scope())
+             for owner in frames.dimension_values()["owner"][:Frames.KEPT_MASKS + 1]]
+    for filters in views:
+        narrow(frames, filters).opportunities.collect()
+    assert len(frames._masks) == Frames.KEPT_MASKS
+    assert ("narrow", views[0].without_period()) not in frames._masks
+    assert ("narrow", views[-1].without_period()) in frames._masks

@@ -69,7 +69,7 @@ def test_the_second_load_maps_the_snapshot_and_gives_the_same_frames_and_numbers
     q2 = Filters.create(Q2, scope=Scope())
     assert compute_with_previous(narrow(second, q2), Q2) == compute_with_previous(narrow(first, q2), Q2)
     assert set(snapshot.table_fields()) == {f.name for f in dataclasses.fields(Frames)} - {
-        "version", "stamp", "settings", "churn_basis", "_memo"}
+        "version", "stamp", "settings", "churn_basis", "_memo", "_masks", "_masks_lock"}
 
 
 def test_a_change_of_the_data_is_read_from_the_store_and_makes_a_new_snapshot(store, folder):

@@ -60,6 +60,18 @@ _HOUR_US = 3_600_000_000
 _DAY_US = 86_400_000_000
 
 
+class _Narrowed:
+    """A table of a Dataset: ``Dataset.narrowed(name)`` on first use, then kept on the instance."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, ds: Dataset, owner: type | None = None) -> pl.LazyFrame:
+        table = ds.narrowed(self.name)
+        ds.__dict__[self.name] = table  # the instance's own attribute from now on (the Dataset is frozen)
+        return table
+
+
 @dataclass(frozen=True)
 class Dataset:
     """The lazily narrowed frames one filter sees (no period applied yet). Each table is narrowed when a
@@ -72,41 +84,18 @@ class Dataset:
     churn_basis: ChurnBasis = ChurnBasis.ACTIVITY
     """What "active customer" means for active customers and churn (a store setting)."""
 
-    @cached_property
-    def opportunities(self) -> pl.LazyFrame:
-        return self.narrowed("opportunities")
-
-    @cached_property
-    def stages(self) -> pl.LazyFrame:
-        """The deal history, narrowed like the deals."""
-        return self.narrowed("stages")
-
-    @cached_property
-    def tickets(self) -> pl.LazyFrame:
-        return self.narrowed("tickets")
-
-    @cached_property
-    def surveys(self) -> pl.LazyFrame:
-        return self.narrowed("surveys")
-
-    @cached_property
-    def orders(self) -> pl.LazyFrame:
-        """Sorted by customer_key, then order_date (as ``Frames.orders``; narrowing only filters)."""
-        return self.narrowed("orders")
-
-    @cached_property
-    def customers(self) -> pl.LazyFrame:
-        return self.narrowed("customers")
-
-    @cached_property
-    def deal_intervals(self) -> pl.LazyFrame:
-        """The deals' open stretches (see ``Frames.deal_intervals``), narrowed like the deals."""
-        return self.narrowed("deal_intervals")
-
-    @cached_property
-    def interactions(self) -> pl.LazyFrame:
-        """Calls, emails, meetings and chats (see ``Frames.interactions``)."""
-        return self.narrowed("interactions")
+    opportunities = _Narrowed()
+    stages = _Narrowed()
+    """The deal history, narrowed like the deals."""
+    tickets = _Narrowed()
+    surveys = _Narrowed()
+    orders = _Narrowed()
+    """Sorted by customer_key, then order_date (as ``Frames.orders``; narrowing only filters)."""
+    customers = _Narrowed()
+    deal_intervals = _Narrowed()
+    """The deals' open stretches (see ``Frames.deal_intervals``), narrowed like the deals."""
+    interactions = _Narrowed()
+    """Calls, emails, meetings and chats (see ``Frames.interactions``)."""
 
 
 @dataclass(frozen=True)

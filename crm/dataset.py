@@ -164,7 +164,7 @@ class Frames:
         Private on purpose: crm.narrowing.narrow is the one door, which builds ``where`` from the
         filters, the customer selection and the person's scope together (tests/unit/test_narrowing.py
         checks that nothing else calls this)."""
-        if not where:
+        if not where and not products:
             return self._dataset(lambda name: getattr(self, name).lazy())
         if key is not None:
             def masked(name: str) -> pl.LazyFrame:

@@ -4,20 +4,19 @@ to build than express; altair where a time brush is needed)."""
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
-import io
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 import altair as alt
 import plotly.graph_objects as go
 import plotly.io as pio
 import polars as pl
 
+from crm.digest import Undigestable, digest
 from crm.format import CURRENCY_SYMBOL, NO_VALUE, chart_text, missing_label
 
 PALETTE = {"primary": "#2563eb", "muted": "#94a3b8", "good": "#16a34a", "bad": "#dc2626", "accent": "#f59e0b"}
@@ -40,42 +39,12 @@ P = ParamSpec("P")
 R = TypeVar("R")
 SHARED_FIGURES = 256
 """How many built figures ``shared`` keeps (least recently used dropped first)."""
-_LARGEST_SHARED_ARGUMENT = 10_000
-"""A set, list or dict argument with more items than this is not digested: that figure is built each time."""
-
-
-class _Unshareable(Exception):
-    """An argument ``_digest`` does not take (an unknown type, or a large collection)."""
-
-
-def _digest(value: object, into: Any) -> None:
-    """Feed ``value`` to the hash ``into`` exactly: a frame by its schema and Arrow IPC bytes, plain values by
-    type and repr, collections item by item (sets sorted)."""
-    if isinstance(value, pl.DataFrame):
-        buffer = io.BytesIO()
-        value.write_ipc(buffer, compression="uncompressed")
-        into.update(b"frame" + repr(value.schema).encode() + buffer.getvalue())
-    elif value is None or isinstance(value, str | int | float | bool):
-        into.update(f"{type(value).__name__}:{value!r};".encode())
-    elif isinstance(value, list | tuple | set | frozenset | dict):
-        if len(value) > _LARGEST_SHARED_ARGUMENT:
-            raise _Unshareable
-        items = sorted(value.items(), key=lambda item: repr(item[0])) if isinstance(value, dict) else (
-            sorted(value, key=repr) if isinstance(value, set | frozenset) else value)
-        into.update(f"{type(value).__name__}[{len(value)}](".encode())
-        for item in items:
-            _digest(item, into)
-        into.update(b")")
-    else:
-        raise _Unshareable
-
-
 def shared(build: Callable[P, R]) -> Callable[P, R]:
     """Build a figure once for the same inputs and hand the same figure to every caller after.
 
     Every session of a server draws the same figures for the same filters; building a Plotly figure
     (validating every property) was most of a cached page rerun's CPU (bench/RESULTS.md, "Figures built
-    once"). The figure is keyed by an exact digest of the arguments (``_digest``: frames by their bytes),
+    once"). The figure is keyed by an exact digest of the arguments (crm.digest: frames by their bytes),
     so the same data gives the same figure whichever session asks; arguments it cannot digest are built
     each time. Callers must not change a figure they get (st.plotly_chart does not: it copies it to send)."""
     cache: OrderedDict[bytes, R] = OrderedDict()
@@ -84,21 +53,19 @@ def shared(build: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(build)
     def cached(*args: P.args, **kwargs: P.kwargs) -> R:
-        key = hashlib.blake2b(digest_size=32)
         try:
             bound = signature.bind(*args, **kwargs)  # f(x, "a") and f(x, title="a") are one call
             bound.apply_defaults()
-            _digest(bound.arguments, key)
-        except _Unshareable:
+            key = digest(bound.arguments)
+        except Undigestable:
             return build(*args, **kwargs)
-        digest = key.digest()
         with lock:
-            if digest in cache:
-                cache.move_to_end(digest)
-                return cache[digest]
+            if key in cache:
+                cache.move_to_end(key)
+                return cache[key]
         figure = build(*args, **kwargs)  # outside the lock: two sessions may build the same figure once each
         with lock:
-            cache[digest] = figure
+            cache[key] = figure
             while len(cache) > SHARED_FIGURES:
                 cache.popitem(last=False)
         return figure

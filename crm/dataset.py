@@ -150,42 +150,28 @@ class Frames:
         self._memo[key] = value
         return value
 
-    def _select(self, where: Mapping[str, pl.Expr], products: tuple[str, ...] = (), key: Hashable | None = None
-                ) -> Dataset:
+    def _select(self, where: Mapping[str, pl.Expr], products: tuple[str, ...], key: Hashable) -> Dataset:
         """The rows ``where[table]`` keeps (lazily; a table not named keeps every row; tables by the store's
         names: ``survey_responses``); deal history and deal intervals follow their deals; with ``products``,
         the orders holding one of them.
 
-        With a ``key`` (what ``where`` and ``products`` were built from), the rows a table keeps are
-        worked out once, when a query first reads it, as a mask kept for the next views of the same key
-        (the last ``KEPT_MASKS``): a page asks for many numbers of one filter, and each would otherwise
-        evaluate the filter again, and look each history row's deal up (``_row_mask``).
+        The rows a table keeps are worked out once, when a query first reads it, as a mask kept under
+        ``key`` (what ``where`` and ``products`` were built from) for the next views of the same filter (the
+        last ``KEPT_MASKS``): a page asks for many numbers of one filter, and each would otherwise evaluate
+        the filter again, and look each history row's deal up (``_row_mask``).
 
         Private on purpose: crm.narrowing.narrow is the one door, which builds ``where`` from the
         filters, the customer selection and the person's scope together (tests/unit/test_narrowing.py
         checks that nothing else calls this)."""
         if not where and not products:
             return self._dataset(lambda name: getattr(self, name).lazy())
-        if key is not None:
-            def masked(name: str) -> pl.LazyFrame:
-                mask = self._row_mask(key, name, where, products)
-                frame = getattr(self, name).lazy()
-                return frame if mask is None else frame.filter(pl.lit(mask))
 
-            return self._dataset(masked)
+        def masked(name: str) -> pl.LazyFrame:
+            mask = self._row_mask(key, name, where, products)
+            frame = getattr(self, name).lazy()
+            return frame if mask is None else frame.filter(pl.lit(mask))
 
-        def filtered(name: str) -> pl.LazyFrame:
-            if name in ("stages", "deal_intervals"):
-                if "opportunities" not in where:
-                    return getattr(self, name).lazy()
-                # deal_key is the deal's row number: look its filter result up instead of joining on the
-                # string id (a history row without a deal has a null key and drops out, as in a semi-join)
-                keep = self.opportunities.select(where["opportunities"])[:, 0]
-                return getattr(self, name).lazy().filter(pl.lit(keep).gather(pl.col("deal_key")))
-            frame = getattr(self, name).lazy().filter(where.get(_STORE_NAMES.get(name, name), pl.lit(True)))
-            return frame.filter(_holding(self.order_items, products)) if name == "orders" and products else frame
-
-        return self._dataset(filtered)
+        return self._dataset(masked)
 
     KEPT_MASKS = 8
     """How many filters' row masks ``_select`` keeps (a bit per row of every table: 16 MB at 10M deals)."""

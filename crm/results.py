@@ -22,22 +22,20 @@ were computed from; the next process serving that state reads them instead of co
 
 from __future__ import annotations
 
-import dataclasses
-import enum
-import hashlib
 import io
 import json
 import logging
 import os
 from collections.abc import Callable
-from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
 import polars as pl
 
+from crm import snapshot
 from crm.dataset import Frames
+from crm.digest import Undigestable, digest
 from crm.filters import Filters
 from crm.metrics import compute_with_previous, monthly_trend
 from crm.metrics.kpis import Values
@@ -53,18 +51,11 @@ LARGEST_KEPT_ROWS = 100_000
 """A table result with more rows is not written (see the module's docstring)."""
 
 
-class _NotKeyable(Exception):
-    """An argument ``_canonical`` does not take: that result is not kept."""
-
-
 @cache
 def code_fingerprint() -> str:
     """A short hash of every module of crm and the Polars version (the code that computes a result)."""
-    digest = hashlib.sha256(pl.__version__.encode())
     root = Path(__file__).resolve().parent
-    for path in sorted(root.rglob("*.py")):
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:12]
+    return snapshot.code_fingerprint(sorted(str(p.relative_to(root)) for p in root.rglob("*.py")))
 
 
 def results_folder(version: int, stamp: str | None) -> Path | None:
@@ -73,10 +64,10 @@ def results_folder(version: int, stamp: str | None) -> Path | None:
     root = snapshot_dir()
     if root is None or stamp is None:
         return None
-    snapshot = root / snapshot_name(version, stamp)
-    if not (snapshot / "complete").is_file():
+    folder = root / snapshot_name(version, stamp)
+    if not (folder / "complete").is_file():
         return None
-    return snapshot / f"results-{code_fingerprint()}"
+    return folder / f"results-{code_fingerprint()}"
 
 
 def kept(version: int, stamp: str | None, name: str, arguments: tuple[Any, ...], compute: Callable[[], T]) -> T:
@@ -86,8 +77,8 @@ def kept(version: int, stamp: str | None, name: str, arguments: tuple[Any, ...],
     if folder is None:
         return compute()
     try:
-        key = hashlib.blake2b(_canonical((name, arguments)).encode(), digest_size=20).hexdigest()
-    except _NotKeyable:
+        key = digest((name, arguments)).hex()[:40]
+    except Undigestable:
         return compute()
     found = _read(folder, name, key)
     if found is not None:
@@ -95,21 +86,6 @@ def kept(version: int, stamp: str | None, name: str, arguments: tuple[Any, ...],
     value = compute()
     _write(folder, name, key, value)
     return value
-
-
-def _canonical(value: object) -> str:
-    """An exact text for a key: plain values by type and repr, tuples item by item, frozen dataclasses
-    field by field; anything else (a set, a frame) raises _NotKeyable."""
-    if value is None or isinstance(value, bool | int | float | str | date | datetime):
-        return f"{type(value).__name__}:{value!r}"
-    if isinstance(value, enum.Enum):
-        return f"{type(value).__name__}.{value.name}"
-    if isinstance(value, tuple):
-        return "(" + ",".join(_canonical(v) for v in value) + ")"
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = ",".join(f"{f.name}={_canonical(getattr(value, f.name))}" for f in dataclasses.fields(value))
-        return f"{type(value).__qualname__}({fields})"
-    raise _NotKeyable(type(value).__name__)
 
 
 def _read(folder: Path, name: str, key: str) -> object | None:

@@ -25,7 +25,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import polars as pl
@@ -51,12 +51,13 @@ def snapshot_dir(environ: Mapping[str, str] | None = None) -> Path | None:
     return Path(raw).expanduser() if raw else DEFAULT_DIR
 
 
-def code_fingerprint() -> str:
-    """A short hash of the preparing code (see _PREPARING_CODE)."""
+def code_fingerprint(modules: Iterable[str] | None = None) -> str:
+    """A short hash of crm modules (names relative to the package; default: the preparing code,
+    _PREPARING_CODE) and the Polars version."""
     digest = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    for name in _PREPARING_CODE:
-        digest.update((here / name).read_bytes())
+    for name in _PREPARING_CODE if modules is None else modules:
+        digest.update(name.encode() + b"\0" + (here / name).read_bytes())
     digest.update(pl.__version__.encode())
     return digest.hexdigest()[:12]
 

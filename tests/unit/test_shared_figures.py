@@ -6,7 +6,7 @@ from __future__ import annotations
 import plotly.io as pio
 import polars as pl
 
-from crm import charts
+from crm import charts, digest
 
 
 def counting() -> tuple[list[object], object]:
@@ -35,7 +35,7 @@ def test_equal_inputs_share_one_figure_and_different_ones_do_not():
 
 def test_a_large_collection_is_not_digested_and_builds_each_time():
     calls, build = counting()
-    many = {f"C{i}" for i in range(charts._LARGEST_SHARED_ARGUMENT + 1)}
+    many = {f"C{i}" for i in range(digest.LARGEST_DIGESTED + 1)}
     one = build(pl.DataFrame({"a": [1]}), "Deals", many)
     two = build(pl.DataFrame({"a": [1]}), "Deals", many)
     assert one == two and one is not two and len(calls) == 2

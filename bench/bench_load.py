@@ -1,8 +1,24 @@
-"""Load test: many browser sessions changing filters at once against one `streamlit run`, timed on the server.
+"""Load test: many sessions changing filters against one `streamlit run`, timed on the server.
 
     python bench/bench_load.py                                    # 1M deals (scale 100), 20 sessions, cockpit + funnel
+    python bench/bench_load.py --think 10                         # each session waits ~10 s between its views
+    python bench/bench_load.py --client browser                   # 20 headless Chromium tabs instead
     python bench/bench_load.py --scale 10 --sessions 5 --steps 2   # smoke run, about a minute
     python bench/bench_load.py --out bench/last-load.md
+
+Two kinds of client (``--client``):
+
+- ``protocol`` (default): each session is one websocket speaking Streamlit's own protocol (bench/st_protocol.py):
+  it sends the page runs a browser sends, reruns the app's timed fragments as a browser's timer does, and
+  draws nothing. The server does all of its work (every script run, every message built and sent); the two
+  cores are left to it instead of to 20 browsers. A session keeps its websocket and changes its filters
+  through the query string, as a person following links or moving filters does.
+- ``browser``: one headless Chromium context per session, each view a navigation (a new Streamlit session
+  and the app's static files every time). On two cores the browsers take most of the CPU.
+
+``--think S``: each session waits between 0.5 S and 1.5 S seconds (seeded) before each view, and starts at a
+random point of the first S seconds: people reading a page before changing a filter. ``--think 0`` (default)
+sends every session's next view the moment its last one ended: a burst, the worst case.
 
 The server runs with ``CRM_RERUN_LOG`` (crm/ui/rerun_log.py): every rerun writes its wall time (from the
 script's start to its last queued message), the script thread's CPU time, the server process's CPU time and
@@ -16,11 +32,11 @@ Phases:
    app.py, see crm/ui/rerun_log.py), waits for the churn fit the cockpit starts in the background, then
    opens each other page with the default filters (the data is loaded or its snapshot mapped; the default
    view's results are cached);
-2. load: ``--sessions`` browser contexts (one chromium, each context its own cookie and Streamlit session)
-   start together; each opens each page of ``--pages`` ``--steps`` + 1 times: first with the default
-   filters (the same for every session: computed once, then shared from the cache), then with
-   ``--steps`` filters no other session asks for (the period's end moved back by a different number of
-   days, every other one restricted to one region). The whole phase is bounded by ``--timeout``.
+2. load: ``--sessions`` sessions (each its own cookie and Streamlit session) start together; each opens
+   each page of ``--pages`` ``--steps`` + 1 times: first with the default filters (the same for every
+   session: computed once, then shared from the cache), then with ``--steps`` filters no other session
+   asks for (the period's end moved back by a different number of days, every other one restricted to one
+   region). The whole phase is bounded by ``--timeout``.
 
 Reported: per page and kind of view (shared / own filter), the server's rerun wall time (median, p95,
 max), thread CPU per rerun, the server process's CPU per rerun over the phase, its memory after the warm-up
@@ -35,6 +51,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -51,10 +68,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_pages import print_and_write, quantile  # noqa: E402
 from bench_restart import sqlite_store  # noqa: E402
 from datagen import AS_OF  # noqa: E402
+from st_protocol import Session  # noqa: E402
 
 from crm import auth  # noqa: E402
 from crm.demo import REGIONS  # noqa: E402
 from crm.store import Store  # noqa: E402
+from crm.ui.session import COOKIE  # noqa: E402
 from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, run_streamlit, session_cookie  # noqa: E402
 
 PATHS = {"cockpit": "", "funnel": "funnel", "satisfaction": "satisfaction", "service": "service",
@@ -144,6 +163,64 @@ async def drive(base: str, tokens: list[str], pages: list[str], steps: int, time
     return {"warm": warm, "warm_s": warm_s, "seen": seen, "load_s": load_s, "mark": mark}
 
 
+def pause(rng: random.Random, think: float) -> float:
+    """Seconds a person reads a page before the next view: uniform in [0.5, 1.5] × ``think``."""
+    return rng.uniform(0.5, 1.5) * think if think > 0 else 0.0
+
+
+async def protocol_session(base: str, token: str, visits: list[Visit], timeout_s: float, think: float,
+                           seed: int, seen: list[tuple[Visit, float]], errors: list[str]) -> int:
+    """One browser-less session (bench/st_protocol.py): its visits in order over one websocket; the fragment
+    reruns its timers sent."""
+    rng = random.Random(seed)
+    async with Session(base, {COOKIE: token}) as session:
+        await asyncio.sleep(rng.uniform(0, think) if think > 0 else 0.0)
+        for i, v in enumerate(visits):
+            if i:
+                await asyncio.sleep(pause(rng, think))
+            run = await session.open(PATHS[v.page], v.query, timeout=timeout_s)
+            if run.errors:
+                errors.append(f"{v.page}?{v.query}: {run.errors} error element(s)")
+            seen.append((v, run.seconds))
+        return session.fragment_runs
+
+
+async def protocol_warm_up(base: str, token: str, pages: list[str], timeout_s: float,
+                           seen: list[tuple[Visit, float]]) -> None:
+    """The first session: the cockpit, until the churn fit it starts in the background is done (its tile no
+    longer says "computing…"), then every other page."""
+    async with Session(base, {COOKIE: token}) as session:
+        deadline = time.perf_counter() + timeout_s
+        while True:
+            run = await session.open("", "", timeout=timeout_s)
+            if "computing…".encode() not in session.last_payload or time.perf_counter() > deadline:
+                break
+            await asyncio.sleep(2)
+        seen.append((Visit(-1, "cockpit", "", True), run.seconds))
+        for page in pages:
+            if page != "cockpit":
+                run = await session.open(PATHS[page], "", timeout=timeout_s)
+                seen.append((Visit(-1, page, "", True), run.seconds))
+
+
+async def drive_protocol(base: str, tokens: list[str], pages: list[str], steps: int, timeout_s: float,
+                         log: Path, think: float) -> dict[str, Any]:
+    warm: list[tuple[Visit, float]] = []
+    started = time.perf_counter()
+    await protocol_warm_up(base, tokens[0], pages, timeout_s, warm)
+    warm_s = time.perf_counter() - started
+    mark = len(log.read_text().splitlines()) if log.exists() else 0
+    seen: list[tuple[Visit, float]] = []
+    errors: list[str] = []
+    visits = plan(len(tokens), pages, steps)
+    started, cpu = time.perf_counter(), time.process_time()
+    fragment_runs = await asyncio.wait_for(asyncio.gather(
+        *(protocol_session(base, tokens[i], visits[i], timeout_s, think, 1000 + i, seen, errors)
+          for i in range(len(tokens)))), timeout=timeout_s)
+    return {"warm": warm, "warm_s": warm_s, "seen": seen, "load_s": time.perf_counter() - started, "mark": mark,
+            "client_cpu_s": time.process_time() - cpu, "fragment_runs": sum(fragment_runs), "errors": errors}
+
+
 def page_of(path: str) -> str:
     return next((name for name, p in PATHS.items() if p == path), path)
 
@@ -173,6 +250,10 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=2, help="filters of its own per session and page")
     parser.add_argument("--pages", nargs="+", default=["cockpit", "funnel"], choices=sorted(PATHS))
     parser.add_argument("--timeout", type=float, default=900, help="seconds for the whole load phase")
+    parser.add_argument("--client", choices=["protocol", "browser"], default="protocol",
+                        help="browser-less sessions over Streamlit's websocket protocol, or headless Chromium")
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="seconds a session reads a page before its next view (0: a burst)")
     parser.add_argument("--out", type=Path, help="also write the report to this file")
     args = parser.parse_args()
 
@@ -185,7 +266,11 @@ def main() -> int:
     os.environ["CRM_RERUN_LOG"] = str(log)
     os.environ["CRM_SNAPSHOT_DIR"] = str(work / "snapshots")
     with run_streamlit(url, work / "server.log", admit_session=False) as server:
-        result = asyncio.run(drive(server.url, tokens, args.pages, args.steps, args.timeout, log))
+        if args.client == "protocol":
+            result = asyncio.run(drive_protocol(server.url, tokens, args.pages, args.steps, args.timeout, log,
+                                                args.think))
+        else:
+            result = asyncio.run(drive(server.url, tokens, args.pages, args.steps, args.timeout, log))
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     warm, load = lines[:result["mark"]], lines[result["mark"]:]
     reruns = [r for r in load if r["outcome"] == "done"]
@@ -195,8 +280,8 @@ def main() -> int:
     script_cpu = sum(r["thread_cpu_s"] for r in load)
     report = [
         f"# Load test: demo scale {args.scale:g}, {args.sessions} sessions × {len(args.pages)} pages × "
-        f"(1 shared + {args.steps} own filters), {os.cpu_count()} cores, load average "
-        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end",
+        f"(1 shared + {args.steps} own filters), {args.client} clients, think time {args.think:g} s, "
+        f"{os.cpu_count()} cores, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end",
         "",
         f"- warm-up (first session, every page once, data loaded or snapshot mapped): {result['warm_s']:.1f} s; "
         f"server RSS after it {warm[-1]['rss_mb'] if warm else float('nan'):,.0f} MB",
@@ -206,13 +291,18 @@ def main() -> int:
         f"of it the scripts' own threads {script_cpu:.1f} s ({script_cpu / max(len(load), 1):.2f} s per rerun), the "
         f"rest (Polars' worker threads, websockets, the app's static files for each new browser, compression) "
         f"{cpu_phase - script_cpu:.1f} s",
+        f"- the server's CPU use over the load phase: {cpu_phase / result['load_s'] / (os.cpu_count() or 1):.0%} "
+        f"of the machine's {os.cpu_count()} cores"
+        + (f"; the load test's own clients: {result['client_cpu_s']:.1f} s of CPU, "
+           f"{result['fragment_runs']} timed fragment reruns sent" if "client_cpu_s" in result else ""),
+        *(f"- **errors shown**: {e}" for e in result.get("errors", [])),
         f"- server RSS at the end {load[-1]['rss_mb'] if load else float('nan'):,.0f} MB, peak "
         f"{max((r['peak_rss_mb'] for r in lines), default=float('nan')):,.0f} MB",
         f"- rerun wall time on the server: median {statistics.median(wall):.2f} s, **p95 {p95:.2f} s**, max "
         f"{max(wall):.2f} s: target p95 < {TARGET_P95_S:.0f} s **{'met' if p95 < TARGET_P95_S else 'missed'}**",
         "",
         "| page | view | reruns | server wall median s | p95 s | max s | script thread CPU median s | "
-        "browser: navigation → idle median / p95 s |",
+        "client: request → run ended median / p95 s |",
         "|---|---|---|---|---|---|---|---|",
         *summary_rows(reruns, result["seen"]),
     ]

@@ -69,8 +69,9 @@ def rule_words(rule: SegmentRule) -> str:
 
 
 def step_names(frames: Frames) -> tuple[str, ...]:
-    """The funnel's steps in order (step 1 first): the open stages, then won."""
-    return stage_set(frames.pipeline_stages).steps
+    """The funnel's steps in order (step 1 first): the open stages, then won. Kept per data version: every
+    run of every page asks (the filter bar checks a link's selection)."""
+    return frames.memo("step_names", lambda: stage_set(frames.pipeline_stages).steps)
 
 
 def step_label(step: str, names: Sequence[str]) -> str:
@@ -131,13 +132,17 @@ def tile_notes(filters: Filters) -> dict[str, str]:
 
 def selectable_values(frames: Frames) -> dict[str, list[str]]:
     """What a link's ``select=key:value`` may hold: funnel steps ``1``…``n`` and the deals' own
-    breakdown values (with the empty-value code, for deals that have none)."""
-    deals = frames.opportunities
-    values = {"step": [str(i) for i in range(1, len(step_names(frames)) + 1)]}
-    for key in BREAKDOWNS:
-        column = deals[key].cast(str)
-        values[key] = sorted(column.drop_nulls().unique().to_list()) + ([NO_VALUE] if column.null_count() else [])
-    return values
+    breakdown values (with the empty-value code, for deals that have none). Kept per data version: a run
+    whose URL leads asks, and the deals' columns are read whole."""
+    def compute() -> dict[str, list[str]]:
+        deals = frames.opportunities
+        values = {"step": [str(i) for i in range(1, len(step_names(frames)) + 1)]}
+        for key in BREAKDOWNS:
+            column = deals[key].cast(str)
+            values[key] = sorted(column.drop_nulls().unique().to_list()) + ([NO_VALUE] if column.null_count() else [])
+        return values
+
+    return frames.memo("selectable_values", compute)
 
 
 def check_selection(selection: Sequence[tuple[str, str]], allowed: Mapping[str, Sequence[str]],

@@ -8,7 +8,7 @@
 
 Two kinds of client (``--client``):
 
-- ``protocol`` (default): each session is one websocket speaking Streamlit's own protocol (bench/st_protocol.py):
+- ``protocol`` (default): each session is one websocket speaking Streamlit's own protocol (tests/e2e/protocol.py):
   it sends the page runs a browser sends, reruns the app's timed fragments as a browser's timer does, and
   draws nothing. The server does all of its work (every script run, every message built and sent); the two
   cores are left to it instead of to 20 browsers. A session keeps its websocket and changes its filters
@@ -68,13 +68,13 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_pages import print_and_write, quantile  # noqa: E402
 from bench_restart import sqlite_store  # noqa: E402
 from datagen import AS_OF  # noqa: E402
-from st_protocol import Session  # noqa: E402
 
 from crm import auth  # noqa: E402
 from crm.demo import REGIONS  # noqa: E402
 from crm.store import Store  # noqa: E402
 from crm.ui.session import COOKIE  # noqa: E402
 from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, run_streamlit, session_cookie  # noqa: E402
+from tests.e2e.protocol import Session  # noqa: E402
 
 PATHS = {"cockpit": "", "funnel": "funnel", "satisfaction": "satisfaction", "service": "service",
          "customers": "customers", "segments": "segments"}
@@ -170,7 +170,7 @@ def pause(rng: random.Random, think: float) -> float:
 
 async def protocol_session(base: str, token: str, visits: list[Visit], timeout_s: float, think: float,
                            seed: int, seen: list[tuple[Visit, float]], errors: list[str]) -> int:
-    """One browser-less session (bench/st_protocol.py): its visits in order over one websocket; the fragment
+    """One browser-less session (tests/e2e/protocol.py): its visits in order over one websocket; the fragment
     reruns its timers sent."""
     rng = random.Random(seed)
     async with Session(base, {COOKIE: token}) as session:

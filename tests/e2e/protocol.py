@@ -76,6 +76,8 @@ class Session:
         self.fragment_runs = 0
         self.last_payload = b""
         """Every message of the last page run, as received (to look for a text the page shows)."""
+        self._closed: str | None = None
+        """Every message of the last page run, as received (to look for a text the page shows)."""
 
     async def __aenter__(self) -> Session:
         from websockets.asyncio.client import connect
@@ -97,16 +99,23 @@ class Session:
             await self._ws.close()
 
     async def open(self, page: str, query: str = "", timeout: float = 900) -> RunResult:
-        """Run ``page`` (its URL path, "" for the main page) with ``query`` and wait for the run to end."""
+        """Run ``page`` (its URL path, "" for the main page) with ``query`` and wait for the run to end; a
+        ProtocolError when the connection is closed or the page does not exist, TimeoutError after ``timeout``."""
+        from websockets.exceptions import ConnectionClosed
+
+        if self._closed:
+            raise ProtocolError(self._closed)
         self._query = query
         pending = self._pending = _Pending()
         msg = BackMsg()
         msg.rerun_script.query_string = query
         msg.rerun_script.page_name = page
         started = time.perf_counter()
-        await self._ws.send(msg.SerializeToString())
         try:
+            await self._ws.send(msg.SerializeToString())
             await asyncio.wait_for(pending.done.wait(), timeout)
+        except ConnectionClosed as exc:
+            raise ProtocolError(f"connection closed: {exc}") from exc
         finally:
             self._pending = None
         self.last_payload = b"".join(pending.chunks)
@@ -119,12 +128,11 @@ class Session:
             async for data in self._ws:
                 self._handle(data)
         except Exception as exc:  # the connection closed: whoever waits learns why
-            if self._pending is not None:
-                self._pending.failure = f"connection closed: {exc!r}"
-                self._pending.done.set()
-            return
+            self._closed = f"connection closed: {exc!r}"
+        else:
+            self._closed = "connection closed by the server"
         if self._pending is not None:
-            self._pending.failure = "the server closed the session"
+            self._pending.failure = self._closed
             self._pending.done.set()
 
     def _handle(self, data: bytes) -> None:

@@ -98,6 +98,11 @@ class Dataset:
     """Calls, emails, meetings and chats (see ``Frames.interactions``)."""
 
 
+GATHER_ROWS = 1 << 16
+"""Rows of a child table whose deals ``Frames._deals_of`` looks up at a time (the slice stays in the CPU's
+cache)."""
+
+
 @dataclass(frozen=True)
 class Frames:
     """Enriched in-memory tables for one data version; shared by all sessions."""
@@ -205,9 +210,17 @@ class Frames:
 
     def _deals_of(self, name: str, deal: pl.Series) -> pl.Series:
         """Per row of ``name`` (stages or deal_intervals), its deal's value in the deal mask ``deal``: a
-        NumPy gather (4x faster than Polars' for a Boolean series: 60 ms against 260 ms for 31M rows)."""
+        NumPy gather (4x faster than Polars' for a Boolean series), ``GATHER_ROWS`` keys at a time, each
+        slice of the 32-bit keys widened to NumPy's index type first: NumPy widens 32-bit indices itself,
+        all at once and slowly (31M history rows: 46 ms against 89 ms, without a 64-bit copy of the keys
+        kept in memory)."""
         keys, known = self._deal_keys[name]
-        looked_up = np.take(deal.to_numpy(), keys) if deal.len() else np.zeros(len(keys), dtype=bool)
+        looked_up = np.zeros(len(keys), dtype=bool)
+        if deal.len():
+            values = deal.to_numpy()
+            for start in range(0, len(keys), GATHER_ROWS):
+                stop = start + GATHER_ROWS
+                np.take(values, keys[start:stop].astype(np.intp), out=looked_up[start:stop])
         mask = pl.Series("keep", looked_up, dtype=pl.Boolean)
         return mask if known is None else mask & known
 

@@ -12,6 +12,8 @@ import dataclasses
 import enum
 import hashlib
 import io
+import threading
+import weakref
 from datetime import date, datetime
 from typing import Any
 
@@ -19,6 +21,13 @@ import polars as pl
 
 LARGEST_DIGESTED = 10_000
 """A set, list, tuple or dict with more items than this is not digested (``Undigestable``)."""
+
+
+_FRAME_DIGESTS: dict[int, tuple[weakref.ref[pl.DataFrame], bytes]] = {}
+"""The digest of each live frame digested before, by ``id``: the tables a page draws come from a cache shared
+by every session (the same frame object each run), so a figure's key is then a lookup, not a write of the
+frame's bytes. An entry goes when its frame does. Frames are not changed in place anywhere in the app."""
+_FRAME_LOCK = threading.RLock()  # re-entrant: a frame freed while it is held runs ``forget``
 
 
 class Undigestable(Exception):
@@ -34,9 +43,7 @@ def digest(value: object) -> bytes:
 
 def _feed(value: object, into: Any) -> None:
     if isinstance(value, pl.DataFrame):
-        buffer = io.BytesIO()
-        value.write_ipc(buffer, compression="uncompressed")
-        into.update(b"frame" + repr(value.schema).encode() + buffer.getvalue())
+        into.update(b"frame" + _frame_digest(value))
     elif value is None or isinstance(value, str | int | float | bool | date | datetime):
         into.update(f"{type(value).__name__}:{value!r};".encode())
     elif isinstance(value, enum.Enum):
@@ -58,3 +65,24 @@ def _feed(value: object, into: Any) -> None:
         into.update(b")")
     else:
         raise Undigestable(type(value).__name__)
+
+
+def _frame_digest(frame: pl.DataFrame) -> bytes:
+    """The digest of a frame's schema and Arrow IPC bytes, once per live frame (``_FRAME_DIGESTS``)."""
+    key = id(frame)
+    with _FRAME_LOCK:
+        known = _FRAME_DIGESTS.get(key)
+    if known is not None and known[0]() is frame:
+        return known[1]
+    buffer = io.BytesIO()
+    frame.write_ipc(buffer, compression="uncompressed")
+    value = hashlib.blake2b(repr(frame.schema).encode() + buffer.getvalue(), digest_size=32).digest()
+
+    def forget(ref: weakref.ref[pl.DataFrame]) -> None:
+        with _FRAME_LOCK:
+            if _FRAME_DIGESTS.get(key, (None, b""))[0] is ref:
+                del _FRAME_DIGESTS[key]
+
+    with _FRAME_LOCK:
+        _FRAME_DIGESTS[key] = (weakref.ref(frame, forget), value)
+    return value

@@ -10,12 +10,14 @@ narrowed by the scope.
 from __future__ import annotations
 
 import ast
+import dataclasses
 from datetime import date
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from crm import dataset
 from crm.dataset import COLUMNS, Frames, enrich
 from crm.filters import Filters, Period
 from crm.narrowing import UnscopedRead, dimension_values, narrow
@@ -195,11 +197,18 @@ NARROWED_VIEWS = {
 }
 
 
+@pytest.mark.parametrize("gather_rows", [None, 7], ids=["one slice", "slices of 7 rows"])
 @pytest.mark.parametrize("view", list(NARROWED_VIEWS))
-def test_rows_worked_out_once_per_filter_are_the_rows_each_query_would_filter(everything, monkeypatch, view):
+def test_rows_worked_out_once_per_filter_are_the_rows_each_query_would_filter(everything, monkeypatch, view,
+                                                                              gather_rows):
     """narrow works a filter's rows out once per table (Frames._row_mask) and keeps them; they must be the rows
     the same conditions keep when every table is filtered on its own, written here in plain Polars: each
-    table by its condition, the deal history and intervals by their deal's id, the orders by their products."""
+    table by its condition, the deal history and intervals by their deal's id, the orders by their products.
+    The history's deals are looked up a slice at a time (GATHER_ROWS): with slices of 7 rows, the last one
+    partial, they must be the same rows."""
+    if gather_rows is not None:
+        monkeypatch.setattr(dataset, "GATHER_ROWS", gather_rows)
+        everything = dataclasses.replace(everything)  # no masks kept from another test
     original = Frames._select
     asked: list[tuple] = []
 

@@ -56,3 +56,33 @@ def test_a_shared_builder_draws_what_the_builder_draws():
     trend = pl.DataFrame({"stage": ["lead", "qualified"], "median_days": [3.5, 7.0], "p75_days": [5.0, 9.5]})
     built = charts.build_velocity_chart.__wrapped__(trend)
     assert pio.to_json(charts.build_velocity_chart(trend.clone())) == pio.to_json(built)
+
+
+def test_a_frame_is_written_out_once_while_it_lives_and_equal_frames_digest_alike(monkeypatch):
+    writes = []
+    real = pl.DataFrame.write_ipc
+
+    def counting(self, *args, **kwargs):
+        writes.append(self.shape)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pl.DataFrame, "write_ipc", counting)
+    frame = pl.DataFrame({"month": ["2026-01", "2026-02"], "revenue": [10.0, 12.5]})
+    first = digest.digest({"frame": frame, "title": "x"})
+    assert digest.digest({"frame": frame, "title": "x"}) == first
+    assert len(writes) == 1  # the second digest of the same live frame is a lookup
+    assert digest.digest({"frame": frame.clone(), "title": "x"}) == first  # a copy: written, same digest
+    assert digest.digest({"frame": frame.with_columns(pl.col("revenue") + 1), "title": "x"}) != first
+    assert len(writes) == 3
+
+
+def test_a_frame_that_is_gone_leaves_no_digest_behind():
+    import gc
+
+    frame = pl.DataFrame({"a": [1, 2, 3]})
+    key = id(frame)
+    digest.digest(frame)
+    assert key in digest._FRAME_DIGESTS
+    del frame
+    gc.collect()
+    assert key not in digest._FRAME_DIGESTS

@@ -14,8 +14,9 @@ import hashlib
 import io
 import threading
 import weakref
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
@@ -23,11 +24,32 @@ LARGEST_DIGESTED = 10_000
 """A set, list, tuple or dict with more items than this is not digested (``Undigestable``)."""
 
 
-_FRAME_DIGESTS: dict[int, tuple[weakref.ref[pl.DataFrame], bytes]] = {}
-"""The digest of each live frame digested before, by ``id``: the tables a page draws come from a cache shared
-by every session (the same frame object each run), so a figure's key is then a lookup, not a write of the
-frame's bytes. An entry goes when its frame does. Frames are not changed in place anywhere in the app."""
-_FRAME_LOCK = threading.RLock()  # re-entrant: a frame freed while it is held runs ``forget``
+_PER_FRAME: dict[tuple[int, str], tuple[weakref.ref[pl.DataFrame], Any]] = {}
+"""What ``per_frame`` worked out, by the frame's ``id`` and a name; an entry goes when its frame does."""
+_PER_FRAME_LOCK = threading.RLock()  # re-entrant: a frame freed while it is held runs ``forget``
+T = TypeVar("T")
+
+
+def per_frame(frame: pl.DataFrame, name: str, compute: Callable[[pl.DataFrame], T]) -> T:
+    """``compute(frame)`` once while ``frame`` lives (per ``name``): for values many calls derive from the same
+    frame object, such as its digest (the tables a page draws come from a cache every session shares: the same
+    frame each run) or the funnel's stages read from the stage configuration. Frames are not changed in place
+    anywhere in the app, so a live frame's value does not go stale."""
+    key = (id(frame), name)
+    with _PER_FRAME_LOCK:
+        known = _PER_FRAME.get(key)
+    if known is not None and known[0]() is frame:
+        return known[1]  # type: ignore[no-any-return]
+    value = compute(frame)
+
+    def forget(ref: weakref.ref[pl.DataFrame]) -> None:
+        with _PER_FRAME_LOCK:
+            if _PER_FRAME.get(key, (None, None))[0] is ref:
+                del _PER_FRAME[key]
+
+    with _PER_FRAME_LOCK:
+        _PER_FRAME[key] = (weakref.ref(frame, forget), value)
+    return value
 
 
 class Undigestable(Exception):
@@ -68,21 +90,10 @@ def _feed(value: object, into: Any) -> None:
 
 
 def _frame_digest(frame: pl.DataFrame) -> bytes:
-    """The digest of a frame's schema and Arrow IPC bytes, once per live frame (``_FRAME_DIGESTS``)."""
-    key = id(frame)
-    with _FRAME_LOCK:
-        known = _FRAME_DIGESTS.get(key)
-    if known is not None and known[0]() is frame:
-        return known[1]
-    buffer = io.BytesIO()
-    frame.write_ipc(buffer, compression="uncompressed")
-    value = hashlib.blake2b(repr(frame.schema).encode() + buffer.getvalue(), digest_size=32).digest()
+    """The digest of a frame's schema and Arrow IPC bytes, once per live frame (``per_frame``)."""
+    def compute(frame: pl.DataFrame) -> bytes:
+        buffer = io.BytesIO()
+        frame.write_ipc(buffer, compression="uncompressed")
+        return hashlib.blake2b(repr(frame.schema).encode() + buffer.getvalue(), digest_size=32).digest()
 
-    def forget(ref: weakref.ref[pl.DataFrame]) -> None:
-        with _FRAME_LOCK:
-            if _FRAME_DIGESTS.get(key, (None, b""))[0] is ref:
-                del _FRAME_DIGESTS[key]
-
-    with _FRAME_LOCK:
-        _FRAME_DIGESTS[key] = (weakref.ref(frame, forget), value)
-    return value
+    return per_frame(frame, "digest", compute)

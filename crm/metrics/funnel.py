@@ -24,6 +24,7 @@ from typing import Literal
 import polars as pl
 
 from crm.dataset import Dataset
+from crm.digest import per_frame
 from crm.filters import Period, one_of
 from crm.metrics.sales import CLOSED, open_at, stage_at
 from crm.money import cents_sum
@@ -50,7 +51,13 @@ class StageSet:
 
 
 def stage_set(pipeline_stages: pl.DataFrame) -> StageSet:
-    """Read the stage configuration; the first ``won`` stage names the final step."""
+    """Read the stage configuration; the first ``won`` stage names the final step. Worked out once per
+    configuration frame (the Frames' own, which every query of a data version passes): a funnel page asks
+    dozens of times, and each read of a small frame costs Polars a few milliseconds."""
+    return per_frame(pipeline_stages, "stage_set", _read_stage_set)
+
+
+def _read_stage_set(pipeline_stages: pl.DataFrame) -> StageSet:
     ordered = pipeline_stages.sort("position")
     open_stages = tuple(ordered.filter(pl.col("kind") == "open")["stage"].to_list())
     won = ordered.filter(pl.col("kind") == "won")["stage"].to_list()

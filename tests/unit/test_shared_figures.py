@@ -82,7 +82,20 @@ def test_a_frame_that_is_gone_leaves_no_digest_behind():
     frame = pl.DataFrame({"a": [1, 2, 3]})
     key = id(frame)
     digest.digest(frame)
-    assert key in digest._FRAME_DIGESTS
+    assert (key, "digest") in digest._PER_FRAME
     del frame
     gc.collect()
-    assert key not in digest._FRAME_DIGESTS
+    assert (key, "digest") not in digest._PER_FRAME
+
+
+def test_the_stages_of_one_configuration_frame_are_read_once_and_another_frame_reads_its_own():
+    from crm.metrics.funnel import stage_set
+
+    config = pl.DataFrame({"stage": ["qualify", "won", "propose", "lost"], "position": [1, 4, 2, 5],
+                           "kind": ["open", "won", "open", "lost"], "win_probability": [0.1, 1.0, 0.4, 0.0]})
+    first = stage_set(config)
+    assert stage_set(config) is first  # the same live frame: worked out once
+    assert first.open == ("qualify", "propose") and first.won == "won"
+    other = config.with_columns(pl.when(pl.col("stage") == "won").then(pl.lit("signed")).otherwise(pl.col("stage"))
+                                .alias("stage"))
+    assert stage_set(other).won == "signed" and stage_set(other).steps == ("qualify", "propose", "signed")

@@ -278,6 +278,7 @@ def main() -> int:
     cpu_phase = load[-1]["process_cpu_s"] - warm[-1]["process_cpu_s"] if warm and load else float("nan")
     p95 = quantile(wall, 0.95)
     script_cpu = sum(r["thread_cpu_s"] for r in load)
+    static = ", the static files for each new browser" if args.client == "browser" else ""
     report = [
         f"# Load test: demo scale {args.scale:g}, {args.sessions} sessions × {len(args.pages)} pages × "
         f"(1 shared + {args.steps} own filters), {args.client} clients, think time {args.think:g} s, "
@@ -289,7 +290,7 @@ def main() -> int:
         f"{sum(1 for r in load if r['outcome'] == 'rerun')} asked for a rerun)",
         f"- server CPU over the load phase: {cpu_phase:.1f} s, **{cpu_phase / max(len(load), 1):.2f} s per rerun**; "
         f"of it the scripts' own threads {script_cpu:.1f} s ({script_cpu / max(len(load), 1):.2f} s per rerun), the "
-        f"rest (Polars' worker threads, websockets, the app's static files for each new browser, compression) "
+        f"rest (Polars' worker threads, the websockets{static}) "
         f"{cpu_phase - script_cpu:.1f} s",
         f"- the server's CPU use over the load phase: {cpu_phase / result['load_s'] / (os.cpu_count() or 1):.0%} "
         f"of the machine's {os.cpu_count()} cores"

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +19,13 @@ from tests.e2e.harness import SESSION_TOKEN, run_streamlit
 from tests.e2e.protocol import ProtocolError, Session
 
 TIMEOUT_S = 90
+
+
+def run(scenario: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``scenario`` on an event loop of its own thread: the browser tests' Playwright (sync API) keeps an
+    event loop running on the main thread for the whole session, where ``asyncio.run`` refuses to start."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, scenario).result()
 
 
 @pytest.fixture
@@ -42,7 +52,7 @@ def test_runs_end_with_the_servers_and_a_query_string_is_a_filter(logged_server)
             funnel = await session.open("funnel", f"region={region}", timeout=TIMEOUT_S)
             return cockpit, cockpit_payload, funnel, session.last_payload
 
-    cockpit, cockpit_payload, funnel, funnel_payload = asyncio.run(scenario())
+    cockpit, cockpit_payload, funnel, funnel_payload = run(scenario())
 
     assert cockpit.errors == 0 and funnel.errors == 0
     assert b"Sign in" not in cockpit_payload  # the cookie signed the session in
@@ -63,7 +73,7 @@ def test_without_the_cookie_the_session_gets_the_sign_in_form(logged_server):
             await session.open("", "", timeout=TIMEOUT_S)
             return session.last_payload
 
-    assert b"Sign in" in asyncio.run(scenario())
+    assert b"Sign in" in run(scenario())
 
 
 def test_a_stopped_server_is_an_error_not_a_hang(e2e_store, tmp_path):
@@ -77,4 +87,4 @@ def test_a_stopped_server_is_an_error_not_a_hang(e2e_store, tmp_path):
         finally:
             await session.__aexit__(None, None, None)
 
-    asyncio.run(scenario())
+    run(scenario())

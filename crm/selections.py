@@ -69,9 +69,9 @@ def rule_words(rule: SegmentRule) -> str:
 
 
 def step_names(frames: Frames) -> tuple[str, ...]:
-    """The funnel's steps in order (step 1 first): the open stages, then won. Kept per data version: every
-    run of every page asks (the filter bar checks a link's selection)."""
-    return frames.memo("step_names", lambda: stage_set(frames.pipeline_stages).steps)
+    """The funnel's steps in order (step 1 first): the open stages, then won (``stage_set`` reads the stage
+    configuration once per data version)."""
+    return stage_set(frames.pipeline_stages).steps
 
 
 def step_label(step: str, names: Sequence[str]) -> str:

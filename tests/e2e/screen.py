@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
@@ -15,9 +15,11 @@ from crm.metrics import compute_with_previous, definition, tiles
 from crm.narrowing import narrow
 
 try:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
     from playwright.sync_api import expect
 except ImportError:  # the browser fixture reports it: a skip, or a failure where CRM_REQUIRE_BROWSER=1
     expect = None  # type: ignore[assignment]
+    PlaywrightTimeoutError = TimeoutError  # type: ignore[misc,assignment]
 
 if TYPE_CHECKING:
     from playwright.sync_api import FrameLocator, Locator, Page
@@ -97,6 +99,32 @@ def query(page: Page) -> dict[str, list[str]]:
 def wait_for_query(page: Page, condition: str) -> None:
     """Wait until ``condition`` (JS, over ``params``: the URL's URLSearchParams) holds."""
     page.wait_for_function(f"() => {{ const params = new URLSearchParams(location.search); return {condition}; }}")
+
+
+RUN_STARTED_MS = 15_000
+"""How long a drag the chart took may take to start a run, on a busy machine."""
+
+_RAN_OR_MET = """condition => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (app?.getAttribute('data-test-script-state') !== 'notRunning') return true;
+    return new Function('params', `return ${condition};`)(new URLSearchParams(location.search));
+}"""
+
+
+def select_by_drag(page: Page, drag_once: Callable[[], None], condition: str, attempts: int = 3) -> None:
+    """Drag on a chart (``drag_once`` reads where, then drags) until the URL meets ``condition`` (JS, over
+    ``params``). A chart redrawn under the mouse (Plotly replaces its drag layer when Streamlit resizes it)
+    drops the drag: no run starts and the URL stays as it was. Then drag again, ``attempts`` times in all;
+    a second drag over the same place makes the same selection."""
+    for attempt in range(1, attempts + 1):
+        drag_once()
+        try:
+            page.wait_for_function(_RAN_OR_MET, arg=condition, timeout=RUN_STARTED_MS)
+            break
+        except PlaywrightTimeoutError:
+            if attempt == attempts:
+                raise
+    wait_for_query(page, condition)
 
 
 def assert_no_errors(page: Page) -> None:

@@ -29,6 +29,8 @@ from tests.e2e.screen import (
     grid_column,
     grid_row_summary,
     query,
+    select_by_drag,
+    wait_for_query,
 )
 
 pytestmark = pytest.mark.browser
@@ -92,18 +94,18 @@ def open_funnel(page, server, expected: pl.DataFrame) -> None:
     assert_no_errors(page)
 
 
-def wait_for_query(page, condition: str) -> None:
-    """Wait until ``condition`` (JS, over ``params``: the URL's URLSearchParams) holds."""
-    page.wait_for_function(f"() => {{ const params = new URLSearchParams(location.search); return {condition}; }}")
-
-
 def smallest_gap(positions) -> float:
     """The distance between the two closest tick labels: one category's band."""
     return min(b - a for a, b in itertools.pairwise(sorted(positions)))
 
 
-def drag_over_funnel_bar(page, stage: str) -> None:
-    """Drag a box across the whole plot width, over the middle of ``stage``'s row only."""
+def drag_over_funnel_bar(page, stage: str, until: str) -> None:
+    """Drag a box across the whole plot width, over the middle of ``stage``'s row only, until the URL meets
+    ``until``."""
+    select_by_drag(page, lambda: _drag_over_funnel_bar(page, stage), until)
+
+
+def _drag_over_funnel_bar(page, stage: str) -> None:
     ticks = {t.label: t for t in chart_ticks(page, "fun_chart", "y")}
     band = smallest_gap([t.y for t in ticks.values()])
     plot = chart_plot_area(page, "fun_chart").bounding_box()
@@ -112,8 +114,13 @@ def drag_over_funnel_bar(page, stage: str) -> None:
     drag(page, (plot["x"] + 3, y - 0.3 * band), (plot["x"] + plot["width"] - 3, y + 0.3 * band))
 
 
-def drag_over_heatmap_cell(page, row: str, column: str) -> None:
-    """Drag a small box around the centre of the breakdown heatmap's (row, column) square."""
+def drag_over_heatmap_cell(page, row: str, column: str, until: str) -> None:
+    """Drag a small box around the centre of the breakdown heatmap's (row, column) square, until the URL
+    meets ``until``."""
+    select_by_drag(page, lambda: _drag_over_heatmap_cell(page, row, column), until)
+
+
+def _drag_over_heatmap_cell(page, row: str, column: str) -> None:
     rows = {t.label: t.y for t in chart_ticks(page, "fun_breakdown", "y")}
     columns = {t.label: t.x for t in chart_ticks(page, "fun_breakdown", "x")}
     dy, dx = 0.3 * smallest_gap(rows.values()), 0.3 * smallest_gap(columns.values())
@@ -154,8 +161,7 @@ def test_a_box_over_a_funnel_bar_lists_exactly_that_steps_deals(page, server, fr
 
     open_funnel(page, server, everything)
     expect(grid_row_summary(page)).to_have_text(row_summary(everything))
-    drag_over_funnel_bar(page, STAGE)
-    wait_for_query(page, f"params.getAll('select').join() === 'step:{step}'")
+    drag_over_funnel_bar(page, STAGE, f"params.getAll('select').join() === 'step:{step}'")
 
     assert_lists(page, chosen, selection=f"Funnel stage: {STAGE}")
     assert query(page) == {**{k: [v] for k, v in LINK.items()}, "select": [f"step:{step}"],
@@ -167,8 +173,7 @@ def test_the_exports_hold_exactly_the_selected_deals(page, server, frames):
     filters = Filters.create(Q2, selection=[("step", str(step))], scope=Scope())
     chosen = deals_for(frames, filters.selection)
     open_funnel(page, server, deals_for(frames))
-    drag_over_funnel_bar(page, STAGE)
-    wait_for_query(page, "params.has('select')")
+    drag_over_funnel_bar(page, STAGE, "params.has('select')")
     assert_lists(page, chosen, selection=f"Funnel stage: {STAGE}")
     stem = f"deals_2026-04-01_2026-06-30_step-{step}"
 
@@ -203,8 +208,7 @@ def test_a_box_over_a_breakdown_cell_lists_that_owners_deals_at_that_step(page, 
                                deals_for(frames, [("step", str(step))]).height)
 
     open_funnel(page, server, deals_for(frames))
-    drag_over_heatmap_cell(page, owner, STAGE)
-    wait_for_query(page, "params.getAll('select').length === 2")
+    drag_over_heatmap_cell(page, owner, STAGE, "params.getAll('select').length === 2")
 
     assert_lists(page, chosen, selection=f"Funnel stage: {STAGE} · Deal owner: {owner}")
     assert query(page)["select"] == [f"owner:{owner}", f"step:{step}"]
@@ -217,8 +221,7 @@ def test_clearing_the_chart_selection_restores_every_deal_and_the_link(page, ser
     step = step_of(frames, STAGE)
     chosen = deals_for(frames, [("step", str(step))])
     open_funnel(page, server, everything)
-    drag_over_funnel_bar(page, STAGE)
-    wait_for_query(page, "params.has('select')")
+    drag_over_funnel_bar(page, STAGE, "params.has('select')")
     assert_lists(page, chosen, selection=f"Funnel stage: {STAGE}")
 
     page.get_by_test_id("stSidebar").get_by_role("button", name="Clear chart selection").click()
@@ -228,8 +231,7 @@ def test_clearing_the_chart_selection_restores_every_deal_and_the_link(page, ser
     assert query(page) == {**{k: [v] for k, v in LINK.items()}, "mode": ["cohort"], "by": ["owner"]}
 
     # The same bar can be chosen again once cleared.
-    drag_over_funnel_bar(page, STAGE)
-    wait_for_query(page, "params.has('select')")
+    drag_over_funnel_bar(page, STAGE, "params.has('select')")
     assert_lists(page, chosen, selection=f"Funnel stage: {STAGE}")
 
     # The ✕ beside the selection's words at the top of the page clears it too.

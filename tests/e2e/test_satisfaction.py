@@ -30,6 +30,7 @@ from tests.e2e.screen import (
     expected_tiles,
     grid_row_summary,
     query,
+    select_by_drag,
     shown_tiles,
     tile_value,
     vega_plot_area,
@@ -119,8 +120,8 @@ def test_a_brush_across_the_csat_trend_makes_those_whole_months_the_period(page,
     plot = vega_plot_area(page, CHART).bounding_box()
     assert plot is not None
     y = plot["y"] + 0.5 * plot["height"]
-    drag(page, (start, y), (end, y))
-    wait_for_query(page, "params.get('from') === '2026-02-01' && params.get('to') === '2026-04-30'")
+    select_by_drag(page, lambda: drag(page, (start, y), (end, y)),
+                   "params.get('from') === '2026-02-01' && params.get('to') === '2026-04-30'")
     wait_until_idle(page)  # until the rerun ends, the tiles drawn before it are still on the page
 
     expected = expected_tiles(frames, Filters.create(brushed, scope=Scope()), TILES)

@@ -34,6 +34,7 @@ from tests.e2e.screen import (
     expect,
     grid_row_summary,
     query,
+    select_by_drag,
     wait_for_query,
 )
 
@@ -221,8 +222,7 @@ def drag_box(page, area: PlotArea) -> dict:
     """Drag the scale's box over the scatter; wait for the rule in the URL; check its box is where the mouse went."""
     (fl, ft), (fr, fb) = BOXES["log" if area.y_log else "linear"]
     start, end = area.at(fl, ft), area.at(fr, fb)
-    drag(page, start, end)
-    wait_for_query(page, "(params.get('seg') || '').includes('\"box\"')")
+    select_by_drag(page, lambda: drag(page, start, end), "(params.get('seg') || '').includes('\"box\"')")
     rule = seg_rule(page)
     assert (rule["x"], rule["y"], rule["as_of"]) == (X, Y, AS_OF.isoformat()), rule
     # The box in the URL is where the mouse went: its corners, back on screen, are the drag's corners.

@@ -86,38 +86,49 @@ export_grid_view(
     base="deals", title="Deals behind the funnel selection", filters=ctx.filters, data_version=ctx.version,
     key="fun_export", metric_keys=("win_rate", "pipeline_value", "weighted_pipeline"))
 
-velocity_tab, win_tab, forecast_tab = st.tabs(["Velocity", "Win / loss", "Forecast & ageing"])
-with velocity_tab:
-    velocity = loaders.get_report(ctx.url, ctx.version, "stage_velocity", ctx.filters)
-    a, b = st.columns(2)
-    a.plotly_chart(build_velocity_chart(velocity), key="fun_velocity")
-    trend = loaders.get_report(ctx.url, ctx.version, "win_cycle_trend", ctx.filters.ending())
-    b.plotly_chart(build_win_cycle_trend(trend), key="fun_trend")
-    st.caption("Time in stage: for deals created in the period that left the stage by its end, days from entering "
-               "it to the next history row. Sales cycle: median days created → won over deals won in the month.")
-with win_tab:
-    win_loss = loaders.get_report(ctx.url, ctx.version, "win_loss", ctx.filters, ReportOptions(by=by))
-    reasons = loaders.get_report(ctx.url, ctx.version, "lost_reasons", ctx.filters)
-    a, b = st.columns(2)
-    with a:
-        bars = st.plotly_chart(build_win_rate_chart(win_loss, by), key="fun_winrate", on_select="rerun",
-                               selection_mode=("points", "box"))
-        apply_chart_selection(bars, "fun_winrate", lambda pts: tuple((by, str(point_customdata(p)[0]))
-                                                                      for p in pts if point_customdata(p)),
-                              replaces=funnel.BREAKDOWNS)
-    b.plotly_chart(build_lost_reasons_chart(reasons), key="fun_reasons")
-    st.caption("Win rate = won ÷ (won + lost) over deals closed in the period; markers: the previous period.")
-with forecast_tab:
-    days = st.number_input("Stuck longer than (days)", min_value=1, max_value=3650, value=30, step=5, key="fun_days")
-    st.plotly_chart(build_forecast_chart(loaders.get_report(ctx.url, ctx.version, "forecast", ctx.filters)),
-                    key="fun_forecast")
-    st.caption("Expected close: the deal's expected close date, else its creation + the median sales cycle. "
-               "Weighted = amount × the win probability of the deal's stage at the period end.")
-    aged = loaders.get_report(ctx.url, ctx.version, "ageing", ctx.filters, ReportOptions(days=int(days)))
-    st.markdown(f"**{aged.height:,} open deals in their stage longer than {int(days)} days** (oldest first)")
-    if aged.is_empty():
-        st.success(f"No open deal has been in its stage longer than {int(days)} days.", icon=":material/check_circle:")
-    else:
-        data_grid(aged.with_columns(pl.col("days_in_stage").floor().cast(pl.Int64)), key="fun_aged",
-                  selectable=False, height=320, first=("customer_name", "stage", "days_in_stage", "amount"),
-                  links=customer_links.grid_links("customer_name"))
+# Only the open tab runs (a tab switch reruns the page): a new filter computes one tab's reports, not three.
+velocity_tab, win_tab, forecast_tab = st.tabs(["Velocity", "Win / loss", "Forecast & ageing"], key="fun_tab",
+                                              on_change="rerun")
+if velocity_tab.open:
+    with velocity_tab:
+        velocity = loaders.get_report(ctx.url, ctx.version, "stage_velocity", ctx.filters)
+        a, b = st.columns(2)
+        a.plotly_chart(build_velocity_chart(velocity), key="fun_velocity")
+        trend = loaders.get_report(ctx.url, ctx.version, "win_cycle_trend", ctx.filters.ending())
+        b.plotly_chart(build_win_cycle_trend(trend), key="fun_trend")
+        st.caption("Time in stage: for deals created in the period that left the stage by its end, days from "
+                   "entering it to the next history row. Sales cycle: median days created → won over deals won in "
+                   "the month.")
+if win_tab.open:
+    with win_tab:
+        win_loss = loaders.get_report(ctx.url, ctx.version, "win_loss", ctx.filters, ReportOptions(by=by))
+        reasons = loaders.get_report(ctx.url, ctx.version, "lost_reasons", ctx.filters)
+        a, b = st.columns(2)
+        with a:
+            bars = st.plotly_chart(build_win_rate_chart(win_loss, by), key="fun_winrate", on_select="rerun",
+                                   selection_mode=("points", "box"))
+            apply_chart_selection(bars, "fun_winrate", lambda pts: tuple((by, str(point_customdata(p)[0]))
+                                                                          for p in pts if point_customdata(p)),
+                                  replaces=funnel.BREAKDOWNS)
+        b.plotly_chart(build_lost_reasons_chart(reasons), key="fun_reasons")
+        st.caption("Win rate = won ÷ (won + lost) over deals closed in the period; markers: the previous period.")
+if forecast_tab.open:
+    with forecast_tab:
+        # A widget not drawn in a run loses its state: the days are kept aside for when the tab opens again.
+        if "fun_days" not in st.session_state:
+            st.session_state["fun_days"] = st.session_state.get("fun_days_kept", 30)
+        days = st.number_input("Stuck longer than (days)", min_value=1, max_value=3650, step=5, key="fun_days")
+        st.session_state["fun_days_kept"] = days
+        st.plotly_chart(build_forecast_chart(loaders.get_report(ctx.url, ctx.version, "forecast", ctx.filters)),
+                        key="fun_forecast")
+        st.caption("Expected close: the deal's expected close date, else its creation + the median sales cycle. "
+                   "Weighted = amount × the win probability of the deal's stage at the period end.")
+        aged = loaders.get_report(ctx.url, ctx.version, "ageing", ctx.filters, ReportOptions(days=int(days)))
+        st.markdown(f"**{aged.height:,} open deals in their stage longer than {int(days)} days** (oldest first)")
+        if aged.is_empty():
+            st.success(f"No open deal has been in its stage longer than {int(days)} days.",
+                       icon=":material/check_circle:")
+        else:
+            data_grid(aged.with_columns(pl.col("days_in_stage").floor().cast(pl.Int64)), key="fun_aged",
+                      selectable=False, height=320, first=("customer_name", "stage", "days_in_stage", "amount"),
+                      links=customer_links.grid_links("customer_name"))

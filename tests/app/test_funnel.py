@@ -75,3 +75,36 @@ def test_a_simulated_box_selection_on_the_funnel_filters_the_grid(app_store):
     assert at.query_params["select"] == "step:5"
     at.sidebar.button(key="flt_clear_selection").click().run()
     assert grid_heading(at) == everything
+
+
+TAB_WORDS = {"Velocity": "Time in stage", "Win / loss": "Win rate = won", "Forecast & ageing": "Expected close"}
+"""Each tab's caption: it is on the page only while its tab runs."""
+
+
+def open_tabs(at: AppTest) -> list[str]:
+    captions = " ".join(c.value for c in at.caption)
+    return [tab for tab, words in TAB_WORDS.items() if words in captions]
+
+
+def ageing_line(at: AppTest) -> str:
+    return next(m.value for m in at.markdown if "open deals in their stage longer than" in m.value)
+
+
+@pytest.mark.parametrize("by", funnel.BREAKDOWNS)
+def test_only_the_open_tab_runs_and_the_forecast_tab_keeps_its_days(app_store, by):
+    at = open_funnel({**Q2, "by": by})
+    assert not at.exception, at.exception
+    assert open_tabs(at) == ["Velocity"] and not at.number_input
+    for visit, tab in enumerate(("Win / loss", "Forecast & ageing", "Velocity", "Forecast & ageing")):
+        at.session_state["fun_tab"] = tab
+        at.run()
+        assert not at.exception, at.exception
+        assert open_tabs(at) == [tab]
+        if visit == 1:
+            assert at.number_input(key="fun_days").value == 30
+            at.number_input(key="fun_days").set_value(90).run()  # kept while another tab is open
+    assert at.number_input(key="fun_days").value == 90
+    ds = narrow(load_frames(app_store), Filters.create(PERIOD, scope=Scope()))
+    stuck = funnel.compute_ageing(ds, PERIOD, 90)  # the numbers' own tests are in tests/unit
+    assert stuck.height > 0
+    assert ageing_line(at).startswith(f"**{stuck.height:,} open deals in their stage longer than 90 days**")

@@ -274,3 +274,17 @@ def test_the_mode_control_redraws_the_funnel_with_crms_numbers(page, server, fra
             assert texts == [[f"{r:,}" for r in steps["reached"]], [f"−{d:,}" for d in steps["dropped"] if d]]
         assert query(page)["mode"] == [mode]
     assert funnel_steps(frames, "strict")["reached"].to_list() != funnel_steps(frames)["reached"].to_list()
+
+
+def test_a_tab_draws_its_charts_when_it_is_opened(page, server, frames):
+    open_funnel(page, server, deals_for(frames))
+    days = page.get_by_label("Stuck longer than (days)")
+    expect(days).to_have_count(0)  # only the open tab (Velocity) ran
+    page.get_by_role("tab", name="Forecast & ageing").click()
+    expect(days).to_have_value("30")
+    stuck = build_report("ageing", frames, Filters.create(Q2, scope=Scope()), ReportOptions(days=30))
+    expect(page.get_by_text(f"{stuck.height:,} open deals in their stage longer than 30 days")).to_be_visible()
+    wait_until_idle(page)
+    assert_no_errors(page)
+    chart_ticks(page, "fun_forecast", "x")  # drawn
+    expect(page.locator(".st-key-fun_velocity")).to_have_count(0)

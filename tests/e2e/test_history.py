@@ -81,8 +81,24 @@ def choose_period(page, label: str) -> None:
     page.get_by_role("option", name=label, exact=True).click()
 
 
+RECORD_HISTORY_CALLS = """(() => {
+    window.__history_calls = [];
+    for (const name of ['pushState', 'replaceState']) {
+        const original = history[name].bind(history);
+        history[name] = (...args) => {
+            window.__history_calls.push(`${name} ${args[2]} (script ${document.querySelector('[data-testid="stApp"]')
+                ?.getAttribute('data-test-script-state')})`);
+            return original(...args);
+        };
+    }
+})()"""
+"""Records the app's pushState/replaceState calls, for the message when an action makes no entry."""
+HISTORY_CALLS = "() => ({length: history.length, calls: window.__history_calls})"
+
+
 def test_each_action_is_one_entry_and_back_and_forward_restore_each_view(page, server):
     page.set_default_timeout(WAIT_MS)
+    page.add_init_script(RECORD_HISTORY_CALLS)
     page.goto(f"{server.url}/")
     wait_for_tiles(page)
     assert_shows(page, COCKPIT)
@@ -101,7 +117,11 @@ def test_each_action_is_one_entry_and_back_and_forward_restore_each_view(page, s
         act()
         assert_shows(page, view)
         # the entry is pushed as the run ends: wait for the count to settle on one more (never a sleep), then check
-        page.wait_for_function("n => window.history.length >= n", arg=start + number)
+        try:
+            page.wait_for_function("n => window.history.length >= n", arg=start + number)
+        except PlaywrightTimeout:
+            raise AssertionError(f"action {number} ({view.path}) made no history entry: "
+                                 f"{page.evaluate(HISTORY_CALLS)}") from None
         wait_until_idle(page)
         assert history_length(page) == start + number, f"action {number} ({view.path}) made other than one entry"
         views.append(view)

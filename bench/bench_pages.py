@@ -12,6 +12,7 @@ SATISFACTION_PAGE and SERVICE_PAGE below. See bench/README.md; bench/RESULTS.md 
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import platform
@@ -41,9 +42,11 @@ from datagen import AS_OF, GENERATED, SEED, load_or_generate, load_or_generate_s
 
 from crm import demo  # noqa: E402
 from crm.business_hours import BusinessCalendar, with_business_seconds  # noqa: E402
-from crm.dataset import COLUMNS, Frames, enrich  # noqa: E402
+from crm.dataset import COLUMNS, Frames, enrich, frames_from_rows  # noqa: E402
 from crm.filters import Filters, Period  # noqa: E402
 from crm.metrics import compute_with_previous, monthly_trend  # noqa: E402
+from crm.metrics.kpis import METRIC_SETS  # noqa: E402
+from crm.metrics.periods import Buckets  # noqa: E402
 from crm.narrowing import narrow  # noqa: E402
 from crm.reports import ReportOptions, build_report  # noqa: E402
 from crm.scope import Scope  # noqa: E402
@@ -79,16 +82,31 @@ def report(name: str, **options: Any) -> Panel:
     return lambda frames, v: build_report(name, frames, v.filters, opts)
 
 
-def kpis(frames: Frames, v: View) -> Any:
-    """loaders.get_kpis: this period's and the previous period's metrics."""
-    return compute_with_previous(narrow(frames, v.filters), v.filters.period)
+def kpis_of(metric_set: str) -> Panel:
+    """loaders.get_kpis for a page's ``metric_set``: this period's and the previous period's metrics."""
+    summaries = METRIC_SETS[metric_set]
+    return lambda frames, v: compute_with_previous(narrow(frames, v.filters), v.filters.period, summaries)
 
 
-def kpi_trend(frames: Frames, v: View) -> pl.DataFrame:
-    """loaders.get_trend: 12 months ending with the period's last day (anchored there, as the app caches it)."""
-    end = v.filters.period.end
-    anchored = v.filters.with_period(Period(end, end))
-    return monthly_trend(narrow(frames, anchored), anchored.period, 12)
+def kpi_trend_of(metric_set: str) -> Panel:
+    """loaders.get_trend for a page's ``metric_set``: 12 months ending with the period's last day (anchored
+    there, as the app caches it)."""
+    summaries = METRIC_SETS[metric_set]
+
+    def trend(frames: Frames, v: View) -> pl.DataFrame:
+        end = v.filters.period.end
+        anchored = v.filters.with_period(Period(end, end))
+        return monthly_trend(narrow(frames, anchored), anchored.period, 12, summaries)
+
+    return trend
+
+
+def metric_set_keys(metric_set: str) -> frozenset[str]:
+    """The metrics a set computes: the columns its summaries give (read from their plans, nothing run)."""
+    ds = narrow(frames_from_rows({}), Filters.create(Period(AS_OF, AS_OF), scope=Scope()))
+    buckets = Buckets((Period(AS_OF, AS_OF),))
+    return frozenset(name for summary in METRIC_SETS[metric_set]
+                     for name in summary(ds, buckets).collect_schema().names()) - {"bucket"}
 
 
 DEALS_GRID_ROWS = 5_000
@@ -109,8 +127,8 @@ FUNNEL_PAGE: dict[str, Panel] = {
 """pages/funnel.py for one filter: mode cohort, breakdown by owner, no selection, ageing 30 days."""
 
 SATISFACTION_PAGE: dict[str, Panel] = {
-    "kpis + previous": kpis,
-    "kpi trend (12 months)": kpi_trend,
+    "kpis + previous": kpis_of("satisfaction"),
+    "kpi trend (12 months)": kpi_trend_of("satisfaction"),
     "nps_trend (month, vs previous)": report("nps_trend", grain="month", vs="previous"),
     "csat_trend (month, vs previous)": report("csat_trend", grain="month", vs="previous"),
     "satisfaction_drill (product)": report("satisfaction_drill", kind="csat", level="product"),
@@ -127,8 +145,8 @@ at product level and at agent level inside a product and team; its responses; wh
 
 SERVICE_OPTIONS = {"grain": "week", "by": "team"}
 SERVICE_PAGE: dict[str, Panel] = {
-    "kpis + previous": kpis,
-    "kpi trend (12 months)": kpi_trend,
+    "kpis + previous": kpis_of("service"),
+    "kpi trend (12 months)": kpi_trend_of("service"),
     "service_trend (week)": report("service_trend", basis="calendar", **SERVICE_OPTIONS),
     "service_times (team, calendar)": report("service_times", basis="calendar", **SERVICE_OPTIONS),
     "service_times (team, business)": report("service_times", basis="business", **SERVICE_OPTIONS),
@@ -289,11 +307,12 @@ def compare_trend(where: str, crm_trend: pl.DataFrame, pandas_trend: list[dict],
 
 
 def compare_kpis(where: str, crm_values: tuple[dict, dict], theirs: tuple[dict, dict],
-                 other: str) -> tuple[list[str], int]:
-    """This and the previous period's KPIs against a reference's (bench/pandas_reference.py's 23 metrics)."""
+                 other: str, keys: tuple[str, ...] = tuple(ref.KEYS)) -> tuple[list[str], int]:
+    """This and the previous period's KPIs against a reference's (bench/pandas_reference.py's 23 metrics, or
+    ``keys``)."""
     out, compared = [], 0
     for period, mine, their in zip(("current", "previous"), crm_values, theirs, strict=True):
-        for k in ref.KEYS:
+        for k in keys:
             compared += 1
             if not _same(_plain(mine.get(k)), _plain(their.get(k)), k in ref.MONEY):
                 out.append(f"{where} {period} {k}: crm {mine.get(k)!r} {other} {their.get(k)!r}")
@@ -339,15 +358,17 @@ def check_funnel(view: View, crm: dict[str, Any], pandas: dict[str, tuple[float,
 
 
 def check_service(view: View, crm: dict[str, Any], pandas: dict[str, tuple[float, Any]],
-                  other: str = "pandas") -> tuple[list[str], int]:
-    """crm's Satisfaction and Service tables against a reference's (``other`` names it: pandas or DuckDB)."""
+                  other: str = "pandas", page: str = "service") -> tuple[list[str], int]:
+    """crm's Satisfaction or Service (``page``) tables against a reference's (``other`` names it: pandas or
+    DuckDB); the KPIs and their trend on the metrics the page computes (its metric set)."""
     found, compared = [], 0
     label = view.filters.describe()
+    keys = tuple(k for k in ref.KEYS if k in metric_set_keys(page))
     for name, (_, theirs) in pandas.items():
         if name == "kpis + previous":
-            f, c = compare_kpis(f"{label} · {name}", crm[name], theirs, other)
+            f, c = compare_kpis(f"{label} · {name}", crm[name], theirs, other, keys)
         elif name == "kpi trend (12 months)":
-            f, c = compare_trend(f"{label} · {name}", crm[name], theirs, other=other)
+            f, c = compare_trend(f"{label} · {name}", crm[name], theirs, keys, other=other)
         else:
             f, c = compare_tables(f"{label} · {name}", crm[name], theirs, None, other=other)
         found += f
@@ -483,8 +504,8 @@ def duckdb_section(res: PageResult, emit: Callable[[str], None]) -> None:
          f"both ways of feeding DuckDB, interleaved with crm on the same filters: "
          + ("met." if not missed else f"**missed** against {', '.join(missed)}."))
     if "kpis + previous" in names:
-        emit("- crm's KPI panels also compute the five business-hours metrics, which DuckDB (like pandas_reference.py) "
-             "does not: those ratios favour DuckDB slightly.")
+        emit("- The Service page's KPI panels also compute the five business-hours metrics, which DuckDB (like "
+             "pandas_reference.py) does not: those ratios favour DuckDB slightly.")
     emit(f"- DuckDB set-up, once per data version and not in the timings: prepare (Polars joins) "
          f"{setup.prepare_seconds:.2f} s; Arrow views {setup.load_seconds['arrow'] * 1000:.0f} ms; native tables "
          f"(CREATE TABLE AS, load) {setup.load_seconds['native']:.2f} s.")
@@ -673,7 +694,8 @@ def bench_satisfaction_service(args: argparse.Namespace, emit: Callable[[str], N
         with phase(f"{page}: crm cold"):
             colds[page] = run_page(panels, frames, cold_view())
     setup = start_duckdb(args, raw, "service")
-    ducks = {page: DuckRun(setup, [n for n in dref.SERVICE_PANELS if n in panels], check_service)
+    ducks = {page: DuckRun(setup, [n for n in dref.SERVICE_PANELS if n in panels],
+                           functools.partial(check_service, page=page))
              for page, panels in pages.items()} if setup else {}
     for page, duck in ducks.items():
         with phase(f"{page}: DuckDB cold (first page, each way)"):
@@ -704,20 +726,20 @@ def bench_satisfaction_service(args: argparse.Namespace, emit: Callable[[str], N
         svc_names = [n for n in sref.PANELS if n in SERVICE_PAGE]
         with phase("service: pandas cold"):
             theirs = sref.panels(pdata, cold_view().filters, time.perf_counter)
-        mine = {**colds["satisfaction"].results, **colds["service"].results}
-        f, c = check_service(cold_view(), mine, theirs)
-        found, values, checked = found + f, values + c, checked + 1
         for page, names in (("satisfaction", sat_names), ("service", svc_names)):
+            f, c = check_service(cold_view(), colds[page].results, {k: theirs[k] for k in names}, page=page)
+            found, values = found + f, values + c
             results[page].pandas_cold = {k: theirs[k][0] for k in names}
             results[page].pandas_panels = names
+        checked += 1
         with phase(f"service: pandas warm ({args.pandas_warm} filters)"):
             for i, v in enumerate(views[:args.pandas_warm]):
                 theirs = sref.panels(pdata, v.filters, time.perf_counter)
-                mine = {**results["satisfaction"].warm[i].results, **results["service"].warm[i].results}
-                f, c = check_service(v, mine, theirs)
-                found, values, checked = found + f, values + c, checked + 1
                 for page, names in (("satisfaction", sat_names), ("service", svc_names)):
+                    f, c = check_service(v, results[page].warm[i].results, {k: theirs[k] for k in names}, page=page)
+                    found, values = found + f, values + c
                     results[page].pandas_warm.append({k: theirs[k][0] for k in names})
+                checked += 1
         del pdata
 
     generated = GENERATED.get("survey_responses")

@@ -76,7 +76,7 @@ class MemorySampler:
 
 def pages() -> dict[str, dict[str, Callable[..., Any]]]:
     """Every page's computations for one view (bench_pages.View), as crm/ui/loaders.py asks for them."""
-    from bench_pages import FUNNEL_PAGE, SATISFACTION_PAGE, SERVICE_PAGE, kpi_trend, kpis, report
+    from bench_pages import FUNNEL_PAGE, SATISFACTION_PAGE, SERVICE_PAGE, kpi_trend_of, kpis_of, report
 
     from crm.metrics.churn import ACTIVE_WINDOW_DAYS
     from crm.narrowing import narrowing_scope, scores
@@ -88,14 +88,14 @@ def pages() -> dict[str, dict[str, Callable[..., Any]]]:
         return customer_table(frames, scored, v.filters.period.end, limit=5_000)
 
     return {
-        "cockpit": {"kpis + previous": kpis, "kpi trend (12 months)": kpi_trend,
+        "cockpit": {"kpis + previous": kpis_of("cockpit"), "kpi trend (12 months)": kpi_trend_of("cockpit"),
                     "revenue_by_month": report("revenue_by_month")},
         "funnel": FUNNEL_PAGE,
         "satisfaction": SATISFACTION_PAGE,
         "service": SERVICE_PAGE,
         "churn & retention": {
             "churn_summary": report("churn_summary", window=ACTIVE_WINDOW_DAYS),
-            "kpi trend (12 months)": kpi_trend,
+            "kpi trend (12 months)": kpi_trend_of("customers"),
             "churn_trend": report("churn_trend", window=ACTIVE_WINDOW_DAYS),
             "cohort_retention": report("cohort_retention", window=ACTIVE_WINDOW_DAYS),
             "churn_by (region)": report("churn_by", window=ACTIVE_WINDOW_DAYS, by="region"),
@@ -111,6 +111,7 @@ def run_phase(url: str, warm: int) -> dict[str, Any]:
     from crm.dataset import load_frames
     from crm.filters import Filters, Period
     from crm.metrics import compute_with_previous, monthly_trend
+    from crm.metrics.kpis import METRIC_SETS
     from crm.narrowing import narrow
     from crm.reports import build_report
     from crm.scope import Scope
@@ -140,14 +141,14 @@ def run_phase(url: str, warm: int) -> dict[str, Any]:
         view = Filters.create(Period(anchor.fromordinal(anchor.toordinal() - 89), anchor), scope=Scope())
         kept_before = results.results_folder(frames.version, frames.stamp)
         out["kept_results"] = len(list(kept_before.glob("*-*.*"))) if kept_before and kept_before.is_dir() else 0
-        results.kpis(frames, view)
-        results.trend(frames, view.ending(), 12)
+        results.kpis(frames, view, "cockpit")
+        results.trend(frames, view.ending(), 12, "cockpit")
         results.report(frames, "revenue_by_month", view)
         out["first_cockpit_s"] = time.perf_counter() - started
         # the same numbers computed from the mapped tables (what a view no one asked for yet costs now)
         computing = time.perf_counter()
-        compute_with_previous(narrow(frames, view), view.period)
-        monthly_trend(narrow(frames, view.ending()), view.ending().period, 12)
+        compute_with_previous(narrow(frames, view), view.period, METRIC_SETS["cockpit"])
+        monthly_trend(narrow(frames, view.ending()), view.ending().period, 12, METRIC_SETS["cockpit"])
         build_report("revenue_by_month", frames, view)
         out["first_cockpit_computed_s"] = time.perf_counter() - computing
         # Polars' size estimate reads every text column's views: after the first cockpit, not inside its time

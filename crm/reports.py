@@ -18,7 +18,7 @@ from crm.filters import Filters, bucket_end, month_periods
 from crm.metrics import churn, compute_with_previous, definitions, funnel, monthly_trend, rfm, satisfaction, service
 from crm.metrics.kpis import compute_many
 from crm.metrics.periods import with_coverage
-from crm.metrics.sales import summarise_sales_over
+from crm.metrics.sales import summarise_revenue_over, summarise_sales_over
 from crm.narrowing import narrow, narrowing_scope
 from crm.segments import transitions
 
@@ -128,8 +128,8 @@ def revenue_by_month(frames: Frames, filters: Filters, options: ReportOptions = 
     end = filters.period.end
     months = month_periods(end, 12)
     year_ago = month_periods(_shift_year(end, -1), 12)  # ends a year earlier: before the first of ``months``
-    # both years in one pass (24 disjoint months), and only the sales summary: the other areas are not shown
-    values = compute_many(ds, [*year_ago, *months], (summarise_sales_over,))
+    # both years in one pass (24 disjoint months), and only revenue: the other metrics are not shown
+    values = compute_many(ds, [*year_ago, *months], (summarise_revenue_over,))
     first_deal = frames.opportunities["created_at"].min()
     before = [not isinstance(first_deal, datetime) or p.end < first_deal.date() for p in year_ago]  # no data yet
     this_year = with_month_coverage(pl.DataFrame(

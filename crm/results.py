@@ -38,7 +38,7 @@ from crm.dataset import Frames
 from crm.digest import Undigestable, digest
 from crm.filters import Filters
 from crm.metrics import compute_with_previous, monthly_trend
-from crm.metrics.kpis import Values
+from crm.metrics.kpis import METRIC_SETS, Values
 from crm.narrowing import narrow
 from crm.reports import DEFAULT_OPTIONS, ReportOptions, build_report, with_month_coverage
 from crm.snapshot import snapshot_dir, snapshot_name
@@ -128,17 +128,20 @@ def _write(folder: Path, name: str, key: str, value: object) -> None:
 # --- the pages' results, as crm/ui/loaders.py and the benchmarks ask for them -----------------------------
 
 
-def kpis(frames: Frames, filters: Filters) -> tuple[Values, Values]:
-    """This period's and the previous period's metric values (crm.metrics.compute_with_previous), kept."""
-    return kept(frames.version, frames.stamp, "kpis", (filters,),
-                lambda: compute_with_previous(narrow(frames, filters), filters.period))
+def kpis(frames: Frames, filters: Filters, metric_set: str = "all") -> tuple[Values, Values]:
+    """This period's and the previous period's metric values (crm.metrics.compute_with_previous) of a page's
+    ``metric_set`` (crm.metrics.kpis.METRIC_SETS), kept."""
+    summaries = METRIC_SETS[metric_set]
+    return kept(frames.version, frames.stamp, "kpis", (filters, metric_set),
+                lambda: compute_with_previous(narrow(frames, filters), filters.period, summaries))
 
 
-def trend(frames: Frames, anchored: Filters, months: int = 12) -> pl.DataFrame:
-    """Every metric per month for ``months`` months ending with the period, with each month's coverage
-    (crm.reports.with_month_coverage), kept."""
-    return kept(frames.version, frames.stamp, "trend", (anchored, months), lambda: with_month_coverage(
-        monthly_trend(narrow(frames, anchored), anchored.period, months), frames))
+def trend(frames: Frames, anchored: Filters, months: int = 12, metric_set: str = "all") -> pl.DataFrame:
+    """The metrics of ``metric_set`` per month for ``months`` months ending with the period (the others
+    None), with each month's coverage (crm.reports.with_month_coverage), kept."""
+    summaries = METRIC_SETS[metric_set]
+    return kept(frames.version, frames.stamp, "trend", (anchored, months, metric_set), lambda: with_month_coverage(
+        monthly_trend(narrow(frames, anchored), anchored.period, months, summaries), frames))
 
 
 def report(frames: Frames, name: str, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:

@@ -23,8 +23,8 @@ if ctx.frames.is_empty():
     st.stop()
 
 with st.spinner("Computing KPIs…"):
-    current, previous = loaders.get_kpis(ctx.url, ctx.version, ctx.filters)
-    trend = loaders.get_trend(ctx.url, ctx.version, ctx.filters)
+    current, previous = loaders.get_kpis(ctx.url, ctx.version, ctx.filters, "cockpit")
+    trend = loaders.get_trend(ctx.url, ctx.version, ctx.filters, "cockpit")
 
 notes = tile_notes(ctx.filters)
 period_over = ctx.filters.period.end <= ctx.anchor  # a period reaching past the data compares fewer days

@@ -42,7 +42,7 @@ else:
 options = ReportOptions(window=window)
 
 summary = loaders.get_report(ctx.url, ctx.version, "churn_summary", ctx.filters, options).row(0, named=True)
-trend_12 = loaders.get_trend(ctx.url, ctx.version, ctx.filters)
+trend_12 = loaders.get_trend(ctx.url, ctx.version, ctx.filters, "customers")
 tiles = tile_grid("customers")
 for key in ("active_customers", "churn_rate"):
     with tiles:

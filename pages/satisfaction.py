@@ -38,8 +38,8 @@ with middle:
                      {"previous": "Previous period", "year": "Previous year"})
 compared_label = "Previous period" if vs == "previous" else "Previous year"
 
-current, previous = loaders.get_kpis(ctx.url, ctx.version, ctx.filters)
-trend = loaders.get_trend(ctx.url, ctx.version, ctx.filters)
+current, previous = loaders.get_kpis(ctx.url, ctx.version, ctx.filters, "satisfaction")
+trend = loaders.get_trend(ctx.url, ctx.version, ctx.filters, "satisfaction")
 tiles = tile_grid("satisfaction")
 for key in ("nps", "nps_responses", "csat", "csat_responses"):
     with tiles:

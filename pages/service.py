@@ -38,8 +38,8 @@ with c:
 unit = "business hours" if basis == "business" else "calendar hours"
 suffix = "_business_hours" if basis == "business" else "_hours"
 
-current, previous = loaders.get_kpis(ctx.url, ctx.version, ctx.filters)
-trend_12 = loaders.get_trend(ctx.url, ctx.version, ctx.filters)
+current, previous = loaders.get_kpis(ctx.url, ctx.version, ctx.filters, "service")
+trend_12 = loaders.get_trend(ctx.url, ctx.version, ctx.filters, "service")
 keys = (f"first_response_p50{suffix}", f"first_response_p90{suffix}", f"resolution_p50{suffix}",
         f"resolution_p90{suffix}", "sla_breach_rate_business" if basis == "business" else "sla_breach_rate",
         "backlog", "reopened_tickets", "tickets_created")

@@ -31,6 +31,25 @@ SUMMARIES: tuple[Callable[[Dataset, Buckets], pl.LazyFrame], ...] = (
 
 Summary = Callable[[Dataset, Buckets], pl.LazyFrame]
 
+COCKPIT_SERVICE = frozenset({"tickets_created", "first_response_p50_hours", "sla_breach_rate"})
+"""The service metrics the cockpit shows: its two service tiles, and tickets and SLA breaches in its chart."""
+
+
+def _cockpit_service(ds: Dataset, buckets: Buckets) -> pl.LazyFrame:
+    return summarise_service_over(ds, buckets, COCKPIT_SERVICE)
+
+
+METRIC_SETS: dict[str, tuple[Summary, ...]] = {
+    "all": SUMMARIES,
+    "cockpit": (summarise_sales_over, summarise_pipeline_over, summarise_satisfaction_over, _cockpit_service,
+                summarise_backlog_over, summarise_customers_over),
+    "satisfaction": (summarise_satisfaction_over,),
+    "service": (summarise_service_over, summarise_backlog_over),
+    "customers": (summarise_customers_over,),
+}
+"""The metrics a page shows on its tiles and their sparklines, by page: a page computes those only (the
+others are None). The cockpit's service tiles need one of the service summary's eight percentiles."""
+
 
 def compute_many(ds: Dataset, periods: Sequence[Period], summaries: Sequence[Summary] = SUMMARIES) -> list[Values]:
     """One flat ``{metric_key: value}`` per period (None where undefined), in registry key order.
@@ -64,9 +83,11 @@ def compute_metrics(ds: Dataset, period: Period) -> Values:
     return compute_many(ds, [period])[0]
 
 
-def compute_with_previous(ds: Dataset, period: Period) -> tuple[Values, Values]:
-    """This period's and the previous period's metrics (the previous: same length, just before)."""
-    current, previous = compute_many(ds, [period, period.previous()])
+def compute_with_previous(ds: Dataset, period: Period, summaries: Sequence[Summary] = SUMMARIES
+                          ) -> tuple[Values, Values]:
+    """This period's and the previous period's metrics (the previous: same length, just before); those of
+    ``summaries`` (``METRIC_SETS``), the others None."""
+    current, previous = compute_many(ds, [period, period.previous()], summaries)
     return current, previous
 
 

@@ -58,6 +58,20 @@ def summarise_sales_over(ds: Dataset, buckets: Buckets) -> pl.LazyFrame:
     )
 
 
+def summarise_revenue_over(ds: Dataset, buckets: Buckets) -> pl.LazyFrame:
+    """``revenue_won`` and ``won_deals`` for every bucket, as ``summarise_sales_over`` gives them, without
+    its other columns: one scan of the won deals (the revenue chart's two years of months; the sales
+    summary's deals created and sales cycle median cost five times as much)."""
+    won = (
+        ds.opportunities.filter(buckets.within("closed_at") & (pl.col("status") == "won"))
+        .select("amount", bucket=buckets.index("closed_at"))
+        .filter(pl.col("bucket").is_not_null())
+        .group_by("bucket")
+        .agg(revenue_won=cents_sum(pl.col("amount")), won_deals=pl.len().cast(pl.Int64))
+    )
+    return buckets.per_bucket([won], {"revenue_won": 0.0, "won_deals": 0})
+
+
 def open_at(ds: Dataset, period: Period) -> pl.LazyFrame:
     """Deals open at the period end: created before it, and open or closed at or after it (an event
     stamped exactly at the end belongs to the next period)."""

@@ -8,6 +8,7 @@ either. SLA targets per priority come from the store's settings.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -105,30 +106,35 @@ def summarise_service(ds: Dataset, period: Period) -> pl.LazyFrame:
     return summarise_service_over(ds, single(period)).drop("bucket")
 
 
-def summarise_service_over(ds: Dataset, buckets: Buckets) -> pl.LazyFrame:
+def summarise_service_over(ds: Dataset, buckets: Buckets, metrics: Collection[str] | None = None) -> pl.LazyFrame:
     """The service summary for every bucket in one group-by: tickets by the bucket of ``created_at``,
-    each judged at its own bucket's end (``period_end``; ``period_end_bs`` in business seconds)."""
-    ends_bs = with_business_seconds(buckets.ends.to_frame("t").lazy(), {"t": "b"}, ds.settings.calendar).collect()["b"]
+    each judged at its own bucket's end (``period_end``; ``period_end_bs`` in business seconds).
+
+    ``metrics`` (default: all) limits it to those of its columns: each percentile is a pass over its
+    bucket's tickets, and a page that shows one of the eight need not pay for the others."""
     end, end_bs = pl.col("period_end"), pl.col("period_end_bs")
-    calendar = [e.name.suffix("_hours") for e in _time_stats(end, "calendar")]
-    business = [e.name.suffix("_business_hours") for e in _time_stats(end, "business")]
-    stats = (
+    columns = [
+        pl.len().cast(pl.Int64).alias("tickets_created"),
+        *(e.name.suffix("_hours") for e in _time_stats(end, "calendar")),
+        *(e.name.suffix("_business_hours") for e in _time_stats(end, "business")),
+        _breached(ds, end, None, "calendar").mean().alias("sla_breach_rate"),
+        _breached(ds, end, end_bs, "business").mean().alias("sla_breach_rate_business"),
+        (pl.col("reopened").fill_null(0) > 0).sum().cast(pl.Int64).alias("reopened_tickets"),
+    ]
+    if metrics is not None:
+        columns = [c for c in columns if c.meta.output_name() in metrics]
+    tickets = (
         ds.tickets.filter(buckets.within("created_at"))
         .with_columns(bucket=buckets.index("created_at"))
         .filter(pl.col("bucket").is_not_null())
-        .with_columns(period_end=buckets.end_of(pl.col("bucket")),
-                      period_end_bs=pl.lit(ends_bs).gather(pl.col("bucket")))
-        .group_by("bucket")
-        .agg([
-            pl.len().cast(pl.Int64).alias("tickets_created"),
-            *calendar,
-            *business,
-            _breached(ds, end, None, "calendar").mean().alias("sla_breach_rate"),
-            _breached(ds, end, end_bs, "business").mean().alias("sla_breach_rate_business"),
-            (pl.col("reopened").fill_null(0) > 0).sum().cast(pl.Int64).alias("reopened_tickets"),
-        ])
+        .with_columns(period_end=buckets.end_of(pl.col("bucket")))
     )
-    return buckets.per_bucket([stats], {"tickets_created": 0, "reopened_tickets": 0})
+    if any("business" in c.meta.output_name() for c in columns):
+        ends_bs = with_business_seconds(buckets.ends.to_frame("t").lazy(), {"t": "b"}, ds.settings.calendar).collect()
+        tickets = tickets.with_columns(period_end_bs=pl.lit(ends_bs["b"]).gather(pl.col("bucket")))
+    stats = tickets.group_by("bucket").agg(columns)
+    zero = {"tickets_created": 0, "reopened_tickets": 0}
+    return buckets.per_bucket([stats], {k: v for k, v in zero.items() if metrics is None or k in metrics})
 
 
 def summarise_backlog(ds: Dataset, period: Period) -> pl.LazyFrame:

@@ -181,24 +181,26 @@ def _shared_table(max_entries: int) -> Any:
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
-def get_kpis(url: str, version: int, filters: Filters) -> tuple[Values, Values]:
-    """This period's and the previous period's metric values."""
-    return results.kpis(get_frames(url, version), filters)
+def get_kpis(url: str, version: int, filters: Filters, metric_set: str = "all") -> tuple[Values, Values]:
+    """This period's and the previous period's values of the metrics a page shows (``metric_set``, one of
+    crm.metrics.kpis.METRIC_SETS; the others None)."""
+    return results.kpis(get_frames(url, version), filters, metric_set)
 
 
-def get_trend(url: str, version: int, filters: Filters, months: int = 12) -> pl.DataFrame:
-    """Every metric per month for ``months`` months ending with the period (sparklines, trends), with
-    ``complete`` / ``covered_days`` / ``calendar_days`` per month (crm.reports.with_month_coverage).
+def get_trend(url: str, version: int, filters: Filters, metric_set: str = "all", months: int = 12) -> pl.DataFrame:
+    """The metrics of ``metric_set`` per month for ``months`` months ending with the period (sparklines,
+    trends), with ``complete`` / ``covered_days`` / ``calendar_days`` per month
+    (crm.reports.with_month_coverage).
 
     Cached on the period's last day and the dimensions only, so moving the
     start date does not recompute it.
     """
-    return _trend(url, version, filters.ending(), months)
+    return _trend(url, version, filters.ending(), months, metric_set)
 
 
 @_shared_table(max_entries=128)
-def _trend(url: str, version: int, anchored: Filters, months: int) -> pl.DataFrame:
-    return results.trend(get_frames(url, version), anchored, months)
+def _trend(url: str, version: int, anchored: Filters, months: int, metric_set: str) -> pl.DataFrame:
+    return results.trend(get_frames(url, version), anchored, months, metric_set)
 
 
 @_shared_table(max_entries=256)

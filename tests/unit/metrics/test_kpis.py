@@ -6,9 +6,12 @@ from datetime import date, datetime
 
 import pytest
 
-from crm.dataset import frames_from_rows
-from crm.filters import Filters, Period
-from crm.metrics import compute_metrics
+from crm.dataset import frames_from_rows, load_frames
+from crm.filters import Filters, Period, month_periods
+from crm.metrics import compute_metrics, compute_with_previous, monthly_trend, tiles
+from crm.metrics.kpis import METRIC_SETS
+from crm.metrics.periods import Buckets
+from crm.metrics.sales import summarise_revenue_over, summarise_sales_over
 from crm.metrics.satisfaction import nps_interval, wilson_interval
 from crm.narrowing import narrow
 from crm.scope import Scope
@@ -237,3 +240,45 @@ def test_an_event_at_midnight_after_the_period_belongs_to_the_next_day():
     snapshot = compute_funnel(ds, JANUARY, "snapshot")
     assert snapshot["deals"].to_list() == [2, 0, 0, 0]
     assert compute_funnel(ds, FEBRUARY, "snapshot")["deals"].to_list() == [1, 0, 1, 0]  # M1 lead, M3 proposal
+
+
+# --- a page's metric set: the metrics it shows, and no others computed ------------------------------------
+
+PAGE_SHOWS = {
+    # the tiles, then the satisfaction chart (NPS, CSAT, responses) and the service chart (tickets, backlog, SLA)
+    "cockpit": {m.key for m in tiles()} | {"nps_responses", "csat_responses", "tickets_created"},
+    "satisfaction": {"nps", "nps_responses", "csat", "csat_responses"},
+    "service": {f"{name}{unit}" for name in ("first_response_p50", "first_response_p90", "resolution_p50",
+                                              "resolution_p90") for unit in ("_hours", "_business_hours")}
+               | {"sla_breach_rate", "sla_breach_rate_business", "backlog", "reopened_tickets", "tickets_created"},
+    "customers": {"active_customers", "churn_rate"},
+}
+"""What each page reads from its KPIs and 12-month trend (pages/*.py), written out here."""
+
+
+@pytest.mark.parametrize("metric_set", sorted(PAGE_SHOWS))
+def test_a_pages_metric_set_gives_what_it_shows_as_every_metric_does_and_nothing_else(sqlite_store, metric_set):
+    filters = Filters.create(Period(date(2026, 4, 1), date(2026, 6, 30)), scope=Scope())
+    ds = narrow(load_frames(sqlite_store), filters)
+    every = compute_with_previous(ds, filters.period)
+    some = compute_with_previous(ds, filters.period, METRIC_SETS[metric_set])
+    shows = PAGE_SHOWS[metric_set]
+    for full, part in zip(every, some, strict=True):
+        assert {k: part[k] for k in shows} == {k: full[k] for k in shows}
+        assert all(full[k] is not None for k in shows)  # the demo data defines every one of them
+        assert set(part) == set(full)
+    trend_every = monthly_trend(ds, filters.period)
+    trend_some = monthly_trend(ds, filters.period, summaries=METRIC_SETS[metric_set])
+    assert trend_some.select(sorted(shows)).equals(trend_every.select(sorted(shows)))
+    if metric_set != "cockpit":  # the cockpit computes five areas whole: its other sales metrics come along
+        computed = {k for k, v in some[0].items() if v is not None}
+        assert computed <= shows | {"won_deals", "lost_deals", "sales_cycle_days", "weighted_pipeline", "open_deals"}
+
+
+def test_the_revenue_summary_is_the_sales_summarys_revenue_and_won_deals(sqlite_store):
+    ds = narrow(load_frames(sqlite_store), Filters.create(Period(date(2025, 1, 1), date(2026, 6, 30)), scope=Scope()))
+    months = Buckets(tuple(month_periods(date(2026, 6, 20), 24)))  # the last one cut on the 20th
+    sales = summarise_sales_over(ds, months).select("bucket", "revenue_won", "won_deals").collect()
+    revenue = summarise_revenue_over(ds, months).collect()
+    assert revenue.equals(sales)
+    assert revenue["won_deals"].sum() > 100 and revenue["revenue_won"].min() >= 0.0

@@ -52,6 +52,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -265,12 +266,15 @@ def main() -> int:
     log = work / "reruns.jsonl"
     os.environ["CRM_RERUN_LOG"] = str(log)
     os.environ["CRM_SNAPSHOT_DIR"] = str(work / "snapshots")
-    with run_streamlit(url, work / "server.log", admit_session=False) as server:
-        if args.client == "protocol":
-            result = asyncio.run(drive_protocol(server.url, tokens, args.pages, args.steps, args.timeout, log,
-                                                args.think))
-        else:
-            result = asyncio.run(drive(server.url, tokens, args.pages, args.steps, args.timeout, log))
+    try:
+        with run_streamlit(url, work / "server.log", admit_session=False) as server:
+            if args.client == "protocol":
+                result = asyncio.run(drive_protocol(server.url, tokens, args.pages, args.steps, args.timeout, log,
+                                                    args.think))
+            else:
+                result = asyncio.run(drive(server.url, tokens, args.pages, args.steps, args.timeout, log))
+    finally:  # the run's own snapshot: 3.3 GB at 1M deals; the rerun log and server log stay in `work`
+        shutil.rmtree(work / "snapshots", ignore_errors=True)
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     warm, load = lines[:result["mark"]], lines[result["mark"]:]
     reruns = [r for r in load if r["outcome"] == "done"]

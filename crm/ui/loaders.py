@@ -187,7 +187,7 @@ def get_kpis(url: str, version: int, filters: Filters, metric_set: str = "all") 
     return results.kpis(get_frames(url, version), filters, metric_set)
 
 
-def get_trend(url: str, version: int, filters: Filters, metric_set: str = "all", months: int = 12) -> pl.DataFrame:
+def get_trend(url: str, version: int, filters: Filters, metric_set: str = "all", *, months: int = 12) -> pl.DataFrame:
     """The metrics of ``metric_set`` per month for ``months`` months ending with the period (sparklines,
     trends), with ``complete`` / ``covered_days`` / ``calendar_days`` per month
     (crm.reports.with_month_coverage).

@@ -67,7 +67,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_pages import print_and_write, quantile  # noqa: E402
-from bench_restart import sqlite_store  # noqa: E402
+from bench_restart import postgres_store, sqlite_store  # noqa: E402
 from datagen import AS_OF  # noqa: E402
 
 from crm import auth  # noqa: E402
@@ -255,17 +255,23 @@ def main() -> int:
                         help="browser-less sessions over Streamlit's websocket protocol, or headless Chromium")
     parser.add_argument("--think", type=float, default=0.0,
                         help="seconds a session reads a page before its next view (0: a burst)")
+    parser.add_argument("--pg", action="store_true", help="the demo store on PostgreSQL instead of SQLite")
+    parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--snapshots", type=Path, metavar="DIR",
+                        help="serve from this snapshot folder (e.g. the one bench_scale.py --keep left for the "
+                             "same store) instead of a new one of the run's own, which is removed at the end")
     parser.add_argument("--out", type=Path, help="also write the report to this file")
     args = parser.parse_args()
 
-    url = sqlite_store(args.scale)
+    url = postgres_store(args.scale, args.pg_url) if args.pg else sqlite_store(args.scale)
     with Store(url) as store:
         auth.add_demo_users(store)
         tokens = [auth.create_session(store, "exec") for _ in range(args.sessions)]
     work = Path(tempfile.mkdtemp(prefix="crm-bench-load-"))
     log = work / "reruns.jsonl"
     os.environ["CRM_RERUN_LOG"] = str(log)
-    os.environ["CRM_SNAPSHOT_DIR"] = str(work / "snapshots")
+    snapshots = args.snapshots.resolve() if args.snapshots else work / "snapshots"
+    os.environ["CRM_SNAPSHOT_DIR"] = str(snapshots)
     try:
         with run_streamlit(url, work / "server.log", admit_session=False) as server:
             if args.client == "protocol":
@@ -284,7 +290,8 @@ def main() -> int:
     script_cpu = sum(r["thread_cpu_s"] for r in load)
     static = ", the static files for each new browser" if args.client == "browser" else ""
     report = [
-        f"# Load test: demo scale {args.scale:g}, {args.sessions} sessions × {len(args.pages)} pages × "
+        f"# Load test: demo scale {args.scale:g} on {'PostgreSQL' if args.pg else 'SQLite'}, "
+        f"{args.sessions} sessions × {len(args.pages)} pages × "
         f"(1 shared + {args.steps} own filters), {args.client} clients, think time {args.think:g} s, "
         f"{os.cpu_count()} cores, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end",
         "",

@@ -129,7 +129,7 @@ def summarise_service_over(ds: Dataset, buckets: Buckets, metrics: Collection[st
         .filter(pl.col("bucket").is_not_null())
         .with_columns(period_end=buckets.end_of(pl.col("bucket")))
     )
-    if any("business" in c.meta.output_name() for c in columns):
+    if any("period_end_bs" in c.meta.root_names() for c in columns):  # the business-hours SLA breach rate
         ends_bs = with_business_seconds(buckets.ends.to_frame("t").lazy(), {"t": "b"}, ds.settings.calendar).collect()
         tickets = tickets.with_columns(period_end_bs=pl.lit(ends_bs["b"]).gather(pl.col("bucket")))
     stats = tickets.group_by("bucket").agg(columns)

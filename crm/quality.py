@@ -17,10 +17,11 @@ number.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, lru_cache
+from typing import Protocol
 
 import polars as pl
 import sqlalchemy as sa
@@ -345,147 +346,182 @@ class Check:
 
 
 def read_tables(store: Store) -> dict[str, pl.DataFrame]:
-    """Every business table of ``store`` with all its data columns, in the canonical dtypes.
+    """Every business table of ``store`` with all its data columns, in the canonical dtypes (the whole store
+    in memory: for tests and small stores; the app reads the store in pieces, ``store_report``).
 
     A column a newer schema added that the stored table lacks reads as empty; a store without the schema
     gives empty tables."""
     if not store.has_schema():
-        return {name: pl.DataFrame(schema=schema.polars_schema(name, schema.data_columns(name)))
-                for name in schema.BUSINESS_TABLES}
-    present = store.column_names(schema.BUSINESS_TABLES)
-    out: dict[str, pl.DataFrame] = {}
-    for name in schema.BUSINESS_TABLES:
-        wanted = schema.data_columns(name)
-        frame = store.read(name, [c for c in wanted if c in present[name]])
-        target = schema.polars_schema(name, wanted)
-        out[name] = frame.with_columns(
-            pl.lit(None, dtype).alias(c) for c, dtype in target.items() if c not in frame.columns).select(wanted)
-    return out
+        return _empty_tables()
+    return {name: read_table(store, name) for name in schema.BUSINESS_TABLES}
 
 
-def checks(tables: dict[str, pl.DataFrame], name: str, contact: bool = True) -> list[Check]:
-    """Every check that applies to table ``name`` of ``tables``: its row rules (on the columns it has),
-    references to the parent tables present in ``tables``, a duplicate primary key and, for customers when
-    ``contact``, invalid emails and phones (``contact_checked`` must have added email_ok / phone_ok)."""
-    frame = tables[name]
+def read_table(store: Store, name: str) -> pl.DataFrame:
+    """One business table of ``store`` whole, with every data column (see ``read_tables``)."""
+    if not store.has_schema():
+        return _empty_tables()[name]
+    columns = _stored_columns(name, store.column_names([name]))
+    frame = store.read(name, columns) if columns else pl.DataFrame()
+    return _with_every_column(name, frame)
+
+
+def _empty_tables() -> dict[str, pl.DataFrame]:
+    return {name: pl.DataFrame(schema=schema.polars_schema(name, schema.data_columns(name)))
+            for name in schema.BUSINESS_TABLES}
+
+
+def _stored_columns(name: str, present: dict[str, set[str]]) -> list[str]:
+    return [c for c in schema.data_columns(name) if c in present[name]]
+
+
+def _with_every_column(name: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with the data columns it lacks added as empty, in schema order."""
+    wanted = schema.data_columns(name)
+    target = schema.polars_schema(name, wanted)
+    return frame.with_columns(
+        pl.lit(None, dtype).alias(c) for c, dtype in target.items() if c not in frame.columns).select(wanted)
+
+
+# --- where the report reads: tables in memory, or a store read a piece at a time --------------------------------
+
+
+class Source(Protocol):
+    """The tables a report checks: which there are, their columns, a key column whole, the rows in pieces."""
+
+    def names(self) -> list[str]: ...
+
+    def columns(self, name: str) -> list[str]: ...
+
+    def key(self, name: str, column: str) -> pl.Series | None: ...
+
+    def pieces(self, name: str) -> Iterator[pl.DataFrame]: ...
+
+
+@dataclass(frozen=True)
+class InMemory:
+    """Tables already in memory: each is one piece."""
+
+    tables: dict[str, pl.DataFrame]
+
+    def names(self) -> list[str]:
+        return [name for name in schema.BUSINESS_TABLES if name in self.tables]
+
+    def columns(self, name: str) -> list[str]:
+        return self.tables[name].columns
+
+    def key(self, name: str, column: str) -> pl.Series | None:
+        frame = self.tables.get(name)
+        return frame[column] if frame is not None and column in frame.columns else None
+
+    def pieces(self, name: str) -> Iterator[pl.DataFrame]:
+        yield self.tables[name]
+
+
+class Stored:
+    """A store's tables, each read in pieces of ``rows`` rows (Store.read_batches) with every data column (a
+    column the store lacks reads as empty), a key column read whole: memory for a piece and a few keys."""
+
+    def __init__(self, store: Store, rows: int = 1_000_000) -> None:
+        self.store, self.rows = store, rows
+        self.present = store.column_names(schema.BUSINESS_TABLES)
+
+    def names(self) -> list[str]:
+        return list(schema.BUSINESS_TABLES)
+
+    def columns(self, name: str) -> list[str]:
+        return schema.data_columns(name)
+
+    def key(self, name: str, column: str) -> pl.Series | None:
+        if column not in self.present[name]:
+            return pl.Series(column, [], dtype=schema.polars_schema(name, [column])[column])
+        return self.store.read(name, [column])[column]
+
+    def pieces(self, name: str) -> Iterator[pl.DataFrame]:
+        columns = _stored_columns(name, self.present)
+        if not columns:  # the store lacks the table
+            return
+        for piece in self.store.read_batches(name, columns, self.rows):
+            yield _with_every_column(name, piece)
+
+
+def _source(store: Store, rows: int) -> Source:
+    return Stored(store, rows) if store.has_schema() else InMemory(_empty_tables())
+
+
+# --- the checks -------------------------------------------------------------------------------------------------
+
+
+def table_checks(name: str, columns: Iterable[str], parents: dict[str, pl.Series], duplicated: pl.Series | None,
+                 contact: bool = True) -> list[Check]:
+    """Every check of table ``name`` as an expression over one row: its row rules (on ``columns``), a filled
+    reference to a parent in ``parents`` (its keys, by parent table) that names none of them, a key among
+    ``duplicated`` (the keys several rows hold) and, for customers when ``contact``, an invalid email or
+    phone (the piece must have been through ``contacts``)."""
+    present = list(columns)
     out = [Check(name, r.column, r.text, "completeness" if r.text == REQUIRED_RULE else "invalid", r.broken,
-                 r.error, r.excluded) for r in _applicable(name, frame.columns)]
-    for table, column, parent, parent_key in REFERENCES:
-        if table == name and column in frame.columns and parent in tables and parent_key in tables[parent].columns:
-            known = tables[parent][parent_key].implode()
-            out.append(Check(name, column, reference_rule(parent), "reference",
-                             pl.col(column).is_not_null() & ~pl.col(column).is_in(known), error=True, excluded=False))
+                 r.error, r.excluded) for r in _applicable(name, present)]
+    for table, column, parent, _ in REFERENCES:
+        if table == name and column in present and parent in parents:
+            out.append(Check(name, column, reference_rule(parent), "reference", _unknown(column, parents[parent]),
+                             error=True, excluded=False))
     key = schema.primary_key(name)
-    if key is not None and key in frame.columns:
+    if key is not None and duplicated is not None:
         out.append(Check(name, key, DUPLICATE_KEY_RULE, "duplicate key",
-                         pl.col(key).is_not_null() & pl.col(key).is_duplicated(), error=True, excluded=False))
+                         pl.col(key).is_not_null() & pl.col(key).is_in(duplicated.implode()), error=True,
+                         excluded=False))
     if contact and name == "customers":
         for column, text in (("email", EMAIL_RULE), ("phone", PHONE_RULE)):
-            if f"{column}_ok" in frame.columns:
+            if column in present:
                 out.append(Check(name, column, text, "contact", pl.col(f"{column}_ok").not_(), error=False,
                                  excluded=False))
     return out
 
 
-def contact_checked(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
-    """``tables`` with customers' ``email_ok`` / ``phone_ok`` added (each distinct value checked once)."""
-    if "customers" not in tables:
-        return tables
-    return {**tables, "customers": contacts(tables["customers"])}
+def _unknown(column: str, known: pl.Series) -> pl.Expr:
+    """True where ``column`` is filled with an id that is not among ``known`` (a parent's keys)."""
+    return pl.col(column).is_not_null() & ~pl.col(column).is_in(known.implode())
 
 
-def findings(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """One row per (table, column, rule) that at least one stored row breaks: ``kind`` (completeness = a
-    required value is empty, invalid = a value breaks a row rule, reference = an id names no row of its
-    parent table, duplicate key = two rows share a primary key, contact = an email or phone that is not
-    valid), ``count`` (rows breaking it), ``rows`` (rows in the table), ``error`` (an import would reject
-    the row; a contact finding is only reported) and ``excluded`` (the metrics leave such rows out, see
-    ``usable``). Each table is checked in one pass; sorted by table order, then count (largest first)."""
-    tables = contact_checked(tables)
-    parts = [pl.DataFrame(schema=FINDINGS_SCHEMA)]
-    for name in schema.BUSINESS_TABLES:
-        if name not in tables or tables[name].height == 0:
-            continue
-        found = checks(tables, name)
-        counts = tables[name].select(c.broken.fill_null(False).sum().alias(str(i)) for i, c in enumerate(found)).row(0)
-        parts.append(pl.DataFrame(
-            [(c.table, c.column, c.rule, c.kind, int(n), tables[name].height, c.error, c.excluded)
-             for c, n in zip(found, counts, strict=True) if n],
-            schema=FINDINGS_SCHEMA, orient="row"))
-    order = {name: i for i, name in enumerate(schema.BUSINESS_TABLES)}
-    return (pl.concat(parts)
-            .with_columns(pl.col("table").replace_strict(order, return_dtype=pl.Int64).alias("_order"))
-            .sort(["_order", "count", "column", "rule"], descending=[False, True, False, False])
-            .drop("_order"))
+def _duplicated(keys: pl.Series) -> pl.Series:
+    """The filled keys that more than one row holds."""
+    keys = keys.drop_nulls()
+    return keys.filter(keys.is_duplicated()).unique()
 
 
-def finding_rows(tables: dict[str, pl.DataFrame], table: str, column: str, rule: str) -> pl.DataFrame:
-    """The rows of ``table`` that break ``rule`` on ``column`` (as named in ``findings``), the columns that
-    matter first: the table's key, the column, the other columns the rule reads, then the rest. Empty when
-    no row breaks it or no such check exists."""
-    frame = tables[table]
-    checked = contact_checked(tables) if table == "customers" and column in ("email", "phone") else tables
-    wanted = [c for c in checks(checked, table) if c.column == column and c.rule == rule]
-    if not wanted:
-        return frame.head(0)
-    rows = checked[table].filter(wanted[0].broken.fill_null(False)).select(frame.columns)
-    key = schema.primary_key(table)
-    rule_columns = next((r.needs for r in rules(table) if r.column == column and r.text == rule), (column,))
-    first = list(dict.fromkeys([c for c in (key, column, *rule_columns) if c is not None and c in rows.columns]))
-    return rows.select(first + [c for c in rows.columns if c not in first])
+def _own_key(source: Source, name: str) -> pl.Series | None:
+    key = schema.primary_key(name)
+    return None if key is None or key not in source.columns(name) else source.key(name, key)
 
+
+def _parent_keys(source: Source, name: str, known: dict[str, pl.Series] | None = None) -> dict[str, pl.Series]:
+    """The keys of each parent table ``name`` refers to that ``source`` has, from ``known`` when there."""
+    out: dict[str, pl.Series] = {}
+    for table, _, parent, parent_key in REFERENCES:
+        if table == name and parent in source.names():
+            keys = (known or {}).get(parent)
+            keys = keys if keys is not None else source.key(parent, parent_key)
+            if keys is not None:
+                out[parent] = keys
+    return out
+
+
+def _checked_piece(name: str, piece: pl.DataFrame, contact: bool) -> pl.DataFrame:
+    return contacts(piece) if contact and name == "customers" else piece
+
+
+# --- the report ---------------------------------------------------------------------------------------------------
 
 COMPLETENESS_SCHEMA = pl.Schema({
     "table": pl.String(), "column": pl.String(), "required": pl.Boolean(), "filled": pl.Int64(), "rows": pl.Int64(),
     "share": pl.Float64(),
 })
 
-
-def completeness(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """Per table and column (in schema order): ``required`` (the schema says NOT NULL), ``filled`` (rows with
-    a value; an empty or blank text counts as empty), ``rows`` and ``share`` = filled / rows (0–1; null for
-    an empty table)."""
-    parts = [pl.DataFrame(schema=COMPLETENESS_SCHEMA)]
-    for name in schema.BUSINESS_TABLES:
-        if name not in tables:
-            continue
-        frame = tables[name]
-        columns = [c for c in schema.data_columns(name) if c in frame.columns]
-        if not columns:
-            continue
-        filled = frame.select(
-            (pl.col(c).str.strip_chars().str.len_chars() > 0).sum().alias(c) if frame.schema[c] == pl.String
-            else pl.col(c).is_not_null().sum().alias(c) for c in columns).row(0) if frame.height else [0] * len(columns)
-        required = {str(c.name): not c.nullable for c in schema.table(name).columns}
-        parts.append(pl.DataFrame(
-            [(name, c, required[c], int(n), frame.height, n / frame.height if frame.height else None)
-             for c, n in zip(columns, filled, strict=True)],
-            schema=COMPLETENESS_SCHEMA, orient="row"))
-    return pl.concat(parts)
-
+LATEST_SCHEMA = pl.Schema({"table": pl.String(), "column": pl.String(), "rows": pl.Int64(), "latest": pl.Datetime("us")})
 
 FRESHNESS_SCHEMA = pl.Schema({
     "table": pl.String(), "column": pl.String(), "rows": pl.Int64(), "latest": pl.Datetime("us"),
     "days_ago": pl.Float64(),
 })
-
-
-def freshness(tables: dict[str, pl.DataFrame], now: datetime | None = None) -> pl.DataFrame:
-    """Per table with a main timestamp (``MAIN_TIMESTAMP``): that column, ``rows``, ``latest`` (the newest
-    stamp within 1900–2100; a placeholder such as 9999-12-31 is no record of activity) and ``days_ago`` =
-    (``now`` − latest) in fractional days (negative for a stamp in the future; null when there is none)."""
-    now = now or datetime.now()
-    records = []
-    for name, column in MAIN_TIMESTAMP.items():
-        if name not in tables or column not in tables[name].columns:
-            continue
-        stamps = tables[name][column].cast(pl.Datetime("us"))
-        latest = stamps.filter(stamps.is_between(schema.EARLIEST, schema.LATEST)).max()
-        assert latest is None or isinstance(latest, datetime)
-        days = None if latest is None else (now - latest).total_seconds() / 86_400
-        records.append((name, column, tables[name].height, latest, days))
-    return pl.DataFrame(records, schema=FRESHNESS_SCHEMA, orient="row")
-
 
 SCORES_SCHEMA = pl.Schema({
     "table": pl.String(), "rows": pl.Int64(), "clean": pl.Int64(), "score": pl.Float64(), "below": pl.Boolean(),
@@ -497,21 +533,170 @@ SCORE_FORMULA = ("score = 100 × rows with no error-level finding / rows in the 
 """The score's definition in words, for the page and the docs."""
 
 
+@dataclass(frozen=True)
+class Report:
+    """What the Data quality page shows of a store (``findings``, ``completeness``, ``scores``: see the
+    functions of those names) and ``latest``: per table with a main timestamp, its newest stamp within
+    1900–2100 (``freshness`` adds how long ago, which depends on the clock)."""
+
+    findings: pl.DataFrame
+    completeness: pl.DataFrame
+    scores: pl.DataFrame
+    latest: pl.DataFrame
+
+
+def report(source: Source, threshold: float = QUALITY_THRESHOLD, full: bool = True,
+           step: Callable[[str], None] | None = None) -> Report:
+    """Every table of ``source`` checked in one pass over its pieces. ``full``: findings (contacts included),
+    completeness and newest stamps as well as the scores; otherwise the scores alone (empty tables for the
+    rest). A table's key is read whole first (duplicates) and kept while a later table refers to it (a
+    reference's parent keys); ``step`` hears which table is checked."""
+    names = source.names()
+    keys: dict[str, pl.Series] = {}
+    found, filled, latest, scores = [], [], [], []
+    for i, name in enumerate(names):
+        if step is not None:
+            step(f"Checking {name.replace('_', ' ')} ({i + 1} of {len(names)})")
+        columns = source.columns(name)
+        own = _own_key(source, name)
+        if own is not None:
+            keys[name] = own
+        checks_ = table_checks(name, columns, _parent_keys(source, name, keys),
+                               None if own is None else _duplicated(own), contact=full)
+        errors = [c.broken.fill_null(False) for c in checks_ if c.error and c.kind != "contact"]
+        stamp = MAIN_TIMESTAMP.get(name) if MAIN_TIMESTAMP.get(name) in columns else None
+        measured = [c for c in schema.data_columns(name) if c in columns]
+        rows = clean = 0
+        counts = [0] * len(checks_)
+        present = [0] * len(measured)
+        newest: datetime | None = None
+        for piece in source.pieces(name):
+            if piece.height == 0:
+                continue
+            rows += piece.height
+            clean += piece.height if not errors else int(piece.select((~pl.any_horizontal(errors)).sum()).item())
+            if not full:
+                continue
+            checked_piece = _checked_piece(name, piece, contact=True)
+            counts = [a + int(b) for a, b in zip(counts, checked_piece.select(
+                c.broken.fill_null(False).sum().alias(str(k)) for k, c in enumerate(checks_)).row(0), strict=True)]
+            present = [a + int(b) for a, b in zip(present, piece.select(_filled(piece, c) for c in measured).row(0),
+                                                  strict=True)]
+            if stamp is not None:
+                newest = _later(newest, _newest(piece[stamp]))
+        score = 100 * clean / rows if rows else None
+        scores.append((name, rows, clean, score, score is not None and score < threshold))
+        if full:
+            found += [(c.table, c.column, c.rule, c.kind, n, rows, c.error, c.excluded)
+                      for c, n in zip(checks_, counts, strict=True) if n]
+            required = {str(c.name): not c.nullable for c in schema.table(name).columns}
+            filled += [(name, c, required[c], n, rows, n / rows if rows else None)
+                       for c, n in zip(measured, present, strict=True)]
+            if stamp is not None:
+                latest.append((name, stamp, rows, newest))
+        later = {parent for table, _, parent, _ in REFERENCES if table in names[i + 1:]}
+        keys = {parent: known for parent, known in keys.items() if parent in later}
+    order = {name: i for i, name in enumerate(schema.BUSINESS_TABLES)}
+    findings_ = (pl.DataFrame(found, schema=FINDINGS_SCHEMA, orient="row")
+                 .with_columns(pl.col("table").replace_strict(order, return_dtype=pl.Int64).alias("_order"))
+                 .sort(["_order", "count", "column", "rule"], descending=[False, True, False, False])
+                 .drop("_order"))
+    return Report(findings_, pl.DataFrame(filled, schema=COMPLETENESS_SCHEMA, orient="row"),
+                  pl.DataFrame(scores, schema=SCORES_SCHEMA, orient="row"),
+                  pl.DataFrame(latest, schema=LATEST_SCHEMA, orient="row"))
+
+
+def _filled(piece: pl.DataFrame, column: str) -> pl.Expr:
+    """Rows with a value (an empty or blank text counts as empty)."""
+    if piece.schema[column] == pl.String:
+        return (pl.col(column).str.strip_chars().str.len_chars() > 0).sum().alias(column)
+    return pl.col(column).is_not_null().sum().alias(column)
+
+
+def _newest(stamps: pl.Series) -> datetime | None:
+    stamps = stamps.cast(pl.Datetime("us"))
+    value = stamps.filter(stamps.is_between(schema.EARLIEST, schema.LATEST)).max()
+    assert value is None or isinstance(value, datetime)
+    return value
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def store_report(store: Store, threshold: float = QUALITY_THRESHOLD, rows: int = 1_000_000,
+                 step: Callable[[str], None] | None = None) -> Report:
+    """``report`` of a store read in pieces of ``rows`` rows: the memory of a piece and a few key columns,
+    not of the store (146M rows at 10M deals)."""
+    return report(_source(store, rows), threshold, step=step)
+
+
+def store_scores(store: Store, threshold: float = QUALITY_THRESHOLD, rows: int = 1_000_000,
+                 step: Callable[[str], None] | None = None) -> pl.DataFrame:
+    """The scores alone (the cockpit's footer) of a store read in pieces: see ``store_report``."""
+    return report(_source(store, rows), threshold, full=False, step=step).scores
+
+
+def findings(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """One row per (table, column, rule) that at least one stored row breaks: ``kind`` (completeness = a
+    required value is empty, invalid = a value breaks a row rule, reference = an id names no row of its
+    parent table, duplicate key = two rows share a primary key, contact = an email or phone that is not
+    valid), ``count`` (rows breaking it), ``rows`` (rows in the table), ``error`` (an import would reject
+    the row; a contact finding is only reported) and ``excluded`` (the metrics leave such rows out, see
+    ``usable``). Sorted by table order, then count (largest first)."""
+    return report(InMemory(tables)).findings
+
+
+def completeness(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Per table and column (in schema order): ``required`` (the schema says NOT NULL), ``filled`` (rows with
+    a value; an empty or blank text counts as empty), ``rows`` and ``share`` = filled / rows (0–1; null for
+    an empty table)."""
+    return report(InMemory(tables)).completeness
+
+
+def freshness(tables: dict[str, pl.DataFrame] | pl.DataFrame, now: datetime | None = None) -> pl.DataFrame:
+    """Per table with a main timestamp (``MAIN_TIMESTAMP``): that column, ``rows``, ``latest`` (the newest
+    stamp within 1900–2100; a placeholder such as 9999-12-31 is no record of activity) and ``days_ago`` =
+    (``now`` − latest) in fractional days (negative for a stamp in the future; null when there is none).
+    ``tables``: the tables, or a report's ``latest``."""
+    latest = report(InMemory(tables)).latest if isinstance(tables, dict) else tables
+    now = now or datetime.now()
+    return latest.with_columns(days_ago=(pl.lit(now, dtype=pl.Datetime("us")) - pl.col("latest"))
+                               .dt.total_microseconds().cast(pl.Float64) / 86_400e6).cast(FRESHNESS_SCHEMA)
+
+
 def quality_scores(tables: dict[str, pl.DataFrame], threshold: float = QUALITY_THRESHOLD) -> pl.DataFrame:
     """A 0–100 score per business table: ``SCORE_FORMULA``. Columns: ``table``, ``rows``, ``clean`` (rows
     with no error-level finding), ``score`` (null for an empty table: nothing to judge) and ``below``
-    (score < ``threshold``). Each table is checked in one pass."""
-    records = []
-    for name in schema.BUSINESS_TABLES:
-        if name not in tables:
-            continue
-        frame = tables[name]
-        broken = [c.broken.fill_null(False) for c in checks(tables, name, contact=False) if c.error]
-        clean = frame.height if not broken or frame.height == 0 else int(
-            frame.select((~pl.any_horizontal(broken)).sum()).item())
-        score = 100 * clean / frame.height if frame.height else None
-        records.append((name, frame.height, clean, score, score is not None and score < threshold))
-    return pl.DataFrame(records, schema=SCORES_SCHEMA, orient="row")
+    (score < ``threshold``)."""
+    return report(InMemory(tables), threshold, full=False).scores
+
+
+def finding_rows(source: Source | dict[str, pl.DataFrame], table: str, column: str, rule: str) -> pl.DataFrame:
+    """The rows of ``table`` that break ``rule`` on ``column`` (as named in ``findings``), the columns that
+    matter first: the table's key, the column, the other columns the rule reads, then the rest. Empty when
+    no row breaks it or no such check exists. ``source``: tables in memory, or a Source (read in pieces)."""
+    source = InMemory(source) if isinstance(source, dict) else source
+    columns = source.columns(table)
+    own = _own_key(source, table)
+    wanted = [c for c in table_checks(table, columns, _parent_keys(source, table),
+                                      None if own is None else _duplicated(own))
+              if c.column == column and c.rule == rule]
+    contact = bool(wanted) and wanted[0].kind == "contact"
+    parts = [pl.DataFrame(schema=schema.polars_schema(table, columns))]
+    if wanted:
+        parts += [_checked_piece(table, piece, contact).filter(wanted[0].broken.fill_null(False)).select(columns)
+                  for piece in source.pieces(table)]
+    rows = pl.concat(parts)
+    key = schema.primary_key(table)
+    rule_columns = next((r.needs for r in rules(table) if r.column == column and r.text == rule), (column,))
+    first = list(dict.fromkeys([c for c in (key, column, *rule_columns) if c is not None and c in rows.columns]))
+    return rows.select(first + [c for c in rows.columns if c not in first])
+
+
+def store_finding_rows(store: Store, table: str, column: str, rule: str, rows: int = 1_000_000) -> pl.DataFrame:
+    """``finding_rows`` of a store read in pieces."""
+    return finding_rows(_source(store, rows), table, column, rule)
 
 
 def age_text(days: float | None) -> str:

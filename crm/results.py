@@ -73,19 +73,33 @@ def results_folder(version: int, stamp: str | None) -> Path | None:
 def kept(version: int, stamp: str | None, name: str, arguments: tuple[Any, ...], compute: Callable[[], T]) -> T:
     """``compute()``, or the result an earlier process kept for the same data state, name and arguments;
     a computed result is kept for the next one (see the module's docstring)."""
-    folder = results_folder(version, stamp)
-    if folder is None:
+    place = _place(version, stamp, name, arguments)
+    if place is None:
         return compute()
-    try:
-        key = digest((name, arguments)).hex()[:40]
-    except Undigestable:
-        return compute()
-    found = _read(folder, name, key)
+    found = _read(*place)
     if found is not None:
         return found  # type: ignore[return-value]
     value = compute()
-    _write(folder, name, key, value)
+    _write(*place, value)
     return value
+
+
+def stored(version: int, stamp: str | None, name: str, arguments: tuple[Any, ...]) -> object | None:
+    """The result ``kept`` holds for the data state, name and arguments, or None (none kept yet)."""
+    place = _place(version, stamp, name, arguments)
+    return None if place is None else _read(*place)
+
+
+def _place(version: int, stamp: str | None, name: str, arguments: tuple[Any, ...]) -> tuple[Path, str, str] | None:
+    """(folder, name, key) of a result, or None when it cannot be kept (no complete snapshot, or arguments
+    without an exact digest)."""
+    folder = results_folder(version, stamp)
+    if folder is None:
+        return None
+    try:
+        return folder, name, digest((name, arguments)).hex()[:40]
+    except Undigestable:
+        return None
 
 
 def _read(folder: Path, name: str, key: str) -> object | None:

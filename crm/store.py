@@ -257,6 +257,35 @@ class Store:
         """Shorthand for ``read_table(...).frame``."""
         return self.read_table(name, columns).frame
 
+    def read_batches(self, name: str, columns: list[str], rows: int = 1_000_000) -> Iterator[pl.DataFrame]:
+        """``columns`` of a canonical table in pieces of ``rows`` rows (the last may be shorter), in the canonical dtypes, each
+        read when the caller asks for the next: memory for one piece, not the table. Streamed by ADBC on
+        PostgreSQL, connectorx on SQLite files, else SQLAlchemy (a server-side cursor where the driver has
+        one). Every row comes exactly once, in no particular order."""
+        table = schema.table(name)
+        target = schema.polars_schema(name, columns)
+        query = sa.select(*[table.c[c] for c in columns])
+        if self.dialect == "postgresql":
+            import adbc_driver_postgresql.dbapi as adbc
+
+            uri = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            with adbc.connect(uri) as conn, conn.cursor() as cursor:
+                cursor.execute(self._compile(query))
+                yield from _pieces(cursor.fetch_record_batch(), rows, target)
+            return
+        cx_url = self._connectorx_url()
+        if cx_url is not None:
+            import connectorx as cx
+
+            reader = cx.read_sql(cx_url, self._compile(query), return_type="arrow_stream", batch_size=rows)
+            yield from _pieces(reader, rows, target)
+            return
+        with self.connect() as conn:
+            streamed = conn.execution_options(stream_results=True, yield_per=rows)
+            for piece in pl.read_database(query, streamed, iter_batches=True, batch_size=rows,
+                                          infer_schema_length=None):
+                yield _conform(piece, target)
+
     def _compile(self, query: sa.Select) -> str:
         return str(query.compile(self.engine, compile_kwargs={"literal_binds": True}))
 
@@ -356,6 +385,24 @@ def _add_missing_columns(conn: Connection) -> None:
             if column.name not in present and column.nullable:
                 spec = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
                 conn.execute(sa.text(f'ALTER TABLE "{table.name}" ADD COLUMN {spec}'))
+
+
+def _pieces(reader: Iterable[Any], rows: int, target: Mapping[str, pl.DataType]) -> Iterator[pl.DataFrame]:
+    """Arrow record batches as frames of ``rows`` rows (the last may be shorter), cast to ``target``."""
+    held: list[pl.DataFrame] = []
+    count = 0
+    for batch in reader:
+        piece = pl.from_arrow(batch)
+        assert isinstance(piece, pl.DataFrame)
+        held.append(_conform(piece, target))
+        count += piece.height
+        while count >= rows:
+            gathered = pl.concat(held, rechunk=False)
+            yield gathered.slice(0, rows)
+            rest = gathered.slice(rows)
+            held, count = [rest], rest.height
+    if count:
+        yield pl.concat(held, rechunk=False)
 
 
 def _conform(frame: pl.DataFrame, target: Mapping[str, pl.DataType]) -> pl.DataFrame:

@@ -10,7 +10,7 @@ from crm.ui import loaders
 from crm.ui.frame import page_frame
 from crm.ui.layout import tile_grid
 from crm.ui.quality import quality_footer
-from crm.ui.tiles import at_risk_tile, kpi_tile, wait_for_at_risk
+from crm.ui.tiles import at_risk_tile, kpi_tile, wait_for_background
 
 ctx = page_frame("Cockpit")
 st.title("Cockpit")
@@ -46,6 +46,6 @@ with left:
 with right:
     st.plotly_chart(build_satisfaction_chart(trend), key="cockpit_satisfaction_chart")
 st.plotly_chart(build_service_chart(trend), key="cockpit_service_chart")
-quality_footer(ctx.url, ctx.version)
-if not at_risk_shown:  # the churn model is fitted in the background once the page is drawn
-    wait_for_at_risk(ctx.url, ctx.version, ctx.frames)
+checking = quality_footer(ctx.url, ctx.version, ctx.frames)
+# the churn model is fitted, the tables are checked, in the background; the page redraws when either is ready
+wait_for_background(ctx.url, ctx.version, ctx.frames, churn=not at_risk_shown, quality=checking)

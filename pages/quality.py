@@ -3,9 +3,11 @@ export, references to missing rows, completeness, freshness, and duplicate custo
 
 import streamlit as st
 
+from crm.format import plain
 from crm.quality import QUALITY_THRESHOLD
 from crm.ui import quality
 from crm.ui.frame import page_frame
+from crm.ui.loaders import QualityCheckFailed
 
 ctx = page_frame("Data quality")
 st.title("Data quality")
@@ -17,14 +19,17 @@ if ctx.frames.is_empty():
             "Data page; their quality is reported here.", icon=":material/inbox:")
     st.stop()
 
-with st.spinner("Checking every table…"):
-    tables = quality.get_tables(ctx.url, ctx.version)
+try:
     report = quality.get_report(ctx.url, ctx.version)
+except QualityCheckFailed as exc:
+    st.error(f"The tables could not be checked ({plain(exc)}); the server log has the details. The other pages are "
+             "not affected.", icon=":material/error:")
+    st.stop()
 
 quality.scores_section(report)
 quality.findings_section(report)
 quality.drill_section(ctx.url, ctx.version, report, ctx.filters)
 quality.references_section(report)
 quality.completeness_section(report)
-quality.freshness_section(tables)
+quality.freshness_section(report)
 quality.duplicates_section(ctx.url, ctx.version, ctx.store)

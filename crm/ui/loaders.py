@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import streamlit as st
 
-from crm import auth, demo, results
+from crm import auth, demo, quality, results
 from crm.config import is_embedded, resolve_database_url
 from crm.cross_sell import association_rules, rule_targets
 from crm.dataset import Frames, Progress, load_frames
@@ -238,27 +238,81 @@ def segment_customers(url: str, version: int, selected: pl.DataFrame, as_of: dat
     return customer_table(get_frames(url, version), selected, as_of, limit=limit)
 
 
-# --- churn risk: the store's churn models, fitted once per data version in a background thread ------------
-# Not st.cache_resource on the fit itself: a fit takes seconds to minutes (about 13 s at 1M deals), the cockpit
-# must not wait for it, and the churn page shows what it is doing while it waits.
+# --- work done once per data version in a background thread: the churn models, the quality scores ------------
+# Not st.cache_resource on the work itself: it takes seconds to minutes (a churn fit about 13 s at 1M deals, 5 min
+# at 10M), the cockpit must not wait for it, and the pages say what it is doing while they wait.
 
 
-class _ChurnFits:
-    """Churn model fits per (url, data version): the results, the fits running, what each is doing now."""
+class _Background:
+    """Results of one kind of work per (url, data version), for the whole server: the results of the last
+    ``KEEP`` versions, the work running, what each is doing now (words), and why a failed one failed."""
 
     KEEP = 2
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
         self.lock = threading.Lock()
-        self.done: dict[tuple[str, int], ChurnModels] = {}
+        self.done: dict[tuple[str, int], Any] = {}
         self.running: dict[tuple[str, int], threading.Thread] = {}
         self.step: dict[tuple[str, int], str] = {}
         self.failed: dict[tuple[str, int], str] = {}
 
+    def result(self, key: tuple[str, int], work: Callable[[Callable[[str], None]], Any] | None) -> Any:
+        """The result for ``key`` when done, else None; ``work`` (called with a function that takes each
+        step in words) starts in a thread unless it runs, ran or failed already; None only looks."""
+        if key in self.done or work is None:
+            return self.done.get(key)
+        with self.lock:
+            if key in self.done:
+                return self.done[key]
+            if key not in self.running and key not in self.failed:
+                self.step[key] = "Starting…"
+                thread = threading.Thread(target=self._run, args=(key, work), daemon=True,
+                                          name=f"crm-{self.kind}-v{key[1]}")
+                self.running[key] = thread
+                thread.start()
+        return None
+
+    def wait(self, key: tuple[str, int], work: Callable[[Callable[[str], None]], Any],
+             on_step: Callable[[str], None]) -> Any:
+        """``result``, waiting for the work (started if need be); ``on_step`` hears each new step in words.
+        None when it failed (``failed`` says why)."""
+        said = None
+        while (value := self.result(key, work)) is None:
+            if key in self.failed:
+                return None
+            step = self.step.get(key, "")
+            if step != said:
+                on_step(step)
+                said = step
+            time.sleep(0.25)
+        return value
+
+    def settle(self, key: tuple[str, int], value: Any) -> None:
+        """Record ``value`` as the result for ``key`` (one found without running the work)."""
+        with self.lock:
+            self.done[key] = value
+            while len(self.done) > _Background.KEEP:
+                self.done.pop(next(iter(self.done)))
+
+    def _run(self, key: tuple[str, int], work: Callable[[Callable[[str], None]], Any]) -> None:
+        try:
+            value = work(lambda text: self.step.__setitem__(key, text))
+        except Exception as exc:  # the pages say it could not be done; the log has the details
+            log.exception("%s of data version %s failed", self.kind, key[1])
+            with self.lock:
+                self.failed[key] = type(exc).__name__
+                self.running.pop(key, None)
+            return
+        self.settle(key, value)
+        with self.lock:
+            self.running.pop(key, None)
+            self.step.pop(key, None)
+
 
 @st.cache_resource(show_spinner=False)
-def _churn_fits() -> _ChurnFits:
-    return _ChurnFits()
+def _churn_fits() -> _Background:
+    return _Background("churn fit")
 
 
 def churn_models(url: str, version: int, frames: Frames, start: bool = True) -> ChurnModels | None:
@@ -267,23 +321,18 @@ def churn_models(url: str, version: int, frames: Frames, start: bool = True) -> 
     fit returns ChurnModels with ``problem="failed"``."""
     fits = _churn_fits()
     key = (url, version)
-    if key in fits.done:
-        return fits.done[key]
-    if not start and key not in fits.failed:
-        return None
-    with fits.lock:
-        if key in fits.done:
-            return fits.done[key]
-        if key in fits.failed:
-            from crm.churn_risk import ChurnModels
+    models = fits.result(key, (lambda step: _fit_churn(frames, step)) if start else None)
+    if models is None and key in fits.failed:
+        from crm.churn_risk import ChurnModels
 
-            return ChurnModels(frames.last_event_date(), problem="failed", detail=fits.failed[key])
-        if key not in fits.running:
-            fits.step[key] = "Starting…"
-            thread = threading.Thread(target=_fit_churn, args=(key, frames), name=f"crm-churn-v{version}", daemon=True)
-            fits.running[key] = thread
-            thread.start()
-    return None
+        return ChurnModels(frames.last_event_date(), problem="failed", detail=fits.failed[key])
+    return models  # type: ignore[no-any-return]
+
+
+def _fit_churn(frames: Frames, step: Callable[[str], None]) -> ChurnModels:
+    from crm.churn_risk import fit_churn_models  # scikit-learn is imported here, not on a page's first run
+
+    return fit_churn_models(frames, step=step)
 
 
 def churn_step(url: str, version: int) -> str:
@@ -293,34 +342,72 @@ def churn_step(url: str, version: int) -> str:
 
 def wait_for_churn_models(url: str, version: int, frames: Frames, on_step: Callable[[str], None]) -> ChurnModels:
     """``churn_models``, waiting for the fit when it runs; ``on_step`` hears each new stage in words."""
-    said = ""
-    while (models := churn_models(url, version, frames)) is None:
-        step = churn_step(url, version)
-        if step != said:
-            on_step(step)
-            said = step
-        time.sleep(0.25)
+    _churn_fits().wait((url, version), lambda step: _fit_churn(frames, step), on_step)
+    models = churn_models(url, version, frames, start=False)
+    assert models is not None  # fitted, or failed
     return models
 
 
-def _fit_churn(key: tuple[str, int], frames: Frames) -> None:
-    fits = _churn_fits()
-    try:
-        from crm.churn_risk import fit_churn_models  # scikit-learn is imported here, not on a page's first run
+@st.cache_resource(show_spinner=False)
+def _quality_checks() -> _Background:
+    return _Background("quality check")
 
-        models = fit_churn_models(frames, step=lambda text: fits.step.__setitem__(key, text))
-    except Exception as exc:  # the pages say the model could not be fitted; the log has the details
-        log.exception("fitting the churn models of data version %s failed", key[1])
-        with fits.lock:
-            fits.failed[key] = type(exc).__name__
-            fits.running.pop(key, None)
-        return
-    with fits.lock:
-        fits.done[key] = models
-        while len(fits.done) > _ChurnFits.KEEP:
-            fits.done.pop(next(iter(fits.done)))
-        fits.running.pop(key, None)
-        fits.step.pop(key, None)
+
+def quality_scores(url: str, version: int, frames: Frames, start: bool = True) -> pl.DataFrame | None:
+    """The store's per-table quality scores (crm.quality.store_scores) of this data version: kept with the
+    snapshot's results once worked out, so a restart reads them; otherwise None, after starting the check
+    (once for the whole server, a table at a time) in a background thread unless ``start`` is False. None
+    also after a failed check (logged): the scores only add a link."""
+    checks = _quality_checks()
+    key = (url, version)
+    scores = checks.result(key, None)
+    if scores is not None or key in checks.running or key in checks.failed:
+        return scores  # type: ignore[no-any-return]
+    arguments = (quality.QUALITY_THRESHOLD,)
+    found = results.stored(frames.version, frames.stamp, "quality-scores", arguments)
+    if isinstance(found, pl.DataFrame):
+        checks.settle(key, found)
+        return found
+    if not start:
+        return None
+    return checks.result(key, lambda step: results.kept(  # type: ignore[no-any-return]
+        frames.version, frames.stamp, "quality-scores", arguments,
+        lambda: quality.store_scores(get_store(url), step=step)))
+
+
+def quality_pending(url: str, version: int, frames: Frames) -> bool:
+    """True while the quality check of this data version runs or has not started (False once it is done
+    or has failed)."""
+    key = (url, version)
+    checks = _quality_checks()
+    return key not in checks.failed and quality_scores(url, version, frames, start=False) is None
+
+
+@st.cache_resource(show_spinner=False)
+def _quality_reports() -> _Background:
+    return _Background("quality report")
+
+
+class QualityCheckFailed(Exception):
+    """The Data quality page's report could not be worked out (the server log has the details)."""
+
+
+def quality_report(url: str, version: int, on_step: Callable[[str], None]) -> quality.Report:
+    """The Data quality page's report of the store at this data version (crm.quality.store_report: every
+    table read in pieces), worked out once for the whole server in a background thread; waits for it while
+    ``on_step`` hears which table is checked. Its scores serve the cockpit's footer too."""
+    key = (url, version)
+
+    def work(step: Callable[[str], None]) -> quality.Report:
+        report = quality.store_report(get_store(url), step=step)
+        _quality_checks().settle(key, report.scores)
+        return report
+
+    reports = _quality_reports()
+    report = reports.wait(key, work, on_step)
+    if report is None:
+        raise QualityCheckFailed(reports.failed.get(key, "unknown"))
+    return report  # type: ignore[no-any-return]
 
 
 def churn_risk_list(url: str, version: int, filters: Filters) -> pl.DataFrame:

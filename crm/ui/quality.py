@@ -6,12 +6,11 @@ Everything shown is computed in ``crm.quality`` and ``crm.duplicates``; values f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import polars as pl
 import streamlit as st
 
 from crm import quality
+from crm.dataset import Frames
 from crm.duplicates import DEFAULT_THRESHOLD, MergeError, duplicate_candidates, merge_customers, merge_history, undo_merge
 from crm.filters import Filters
 from crm.format import column_label, plain
@@ -41,50 +40,37 @@ def label(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
-@dataclass(frozen=True)
-class Report:
-    """The page's tables for one data version (freshness is worked out on each run: it depends on the clock)."""
+def get_report(url: str, version: int) -> quality.Report:
+    """Findings, completeness, scores and newest stamps of the store at ``version`` (worked out once for every
+    session, in the background); while they are, a line says which table is being checked."""
+    note = st.empty()
 
-    findings: pl.DataFrame
-    completeness: pl.DataFrame
-    scores: pl.DataFrame
+    def show(step: str) -> None:
+        note.info(f"Checking every table of the store against the import rules, a piece at a time (once per data "
+                  f"version; about a minute per 10M rows). {step}", icon=":material/fact_check:")
 
-
-@st.cache_resource(show_spinner=False, max_entries=1)
-def get_tables(url: str, version: int) -> dict[str, pl.DataFrame]:
-    """Every business table with all its columns, once per data version (shared by every session)."""
-    return quality.read_tables(loaders.get_store(url))
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def get_report(url: str, version: int) -> Report:
-    """Findings, completeness and scores of the store at ``version``."""
-    tables = get_tables(url, version)
-    return Report(quality.findings(tables), quality.completeness(tables), quality.quality_scores(tables))
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def get_scores(url: str, version: int) -> pl.DataFrame:
-    """The per-table scores alone (the cockpit's footer): no contact checks, one pass per table."""
-    return quality.quality_scores(get_tables(url, version))
+    try:
+        return loaders.quality_report(url, version, show)
+    finally:
+        note.empty()
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def get_finding_rows(url: str, version: int, table: str, column: str, rule: str) -> pl.DataFrame:
-    """The rows behind one finding."""
-    return quality.finding_rows(get_tables(url, version), table, column, rule)
+    """The rows behind one finding (the table read in pieces)."""
+    return quality.store_finding_rows(loaders.get_store(url), table, column, rule)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def get_candidates(url: str, version: int, threshold: float) -> pl.DataFrame:
     """Duplicate customer candidates (crm.duplicates) at ``threshold``."""
-    return duplicate_candidates(get_tables(url, version)["customers"], threshold)
+    return duplicate_candidates(quality.read_table(loaders.get_store(url), "customers"), threshold)
 
 
 # --- sections ----------------------------------------------------------------------------------------
 
 
-def scores_section(report: Report) -> None:
+def scores_section(report: quality.Report) -> None:
     """Headline tiles and the score of every table."""
     scores = report.scores.filter(pl.col("rows") > 0)
     below = int(scores["below"].sum())
@@ -125,7 +111,7 @@ def findings_table(found: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def findings_section(report: Report) -> None:
+def findings_section(report: quality.Report) -> None:
     """Every finding with its count."""
     st.subheader("Findings by rule")
     found = report.findings
@@ -145,7 +131,7 @@ def _finding_text(found: pl.DataFrame, i: int) -> str:
     return f"{label(row['table'])} · {row['column']}: {row['rule']} ({row['count']:,} rows)"
 
 
-def drill_section(url: str, version: int, report: Report, filters: Filters) -> None:
+def drill_section(url: str, version: int, report: quality.Report, filters: Filters) -> None:
     """Choose a finding; its rows in a grid, with CSV/XLSX export."""
     st.subheader("Rows behind a finding")
     found = report.findings
@@ -164,7 +150,7 @@ def drill_section(url: str, version: int, report: Report, filters: Filters) -> N
                    selection_rule=f"rows of {row['table']} where {row['column']}: {row['rule']} (whole store)")
 
 
-def references_section(report: Report) -> None:
+def references_section(report: quality.Report) -> None:
     """References to rows that do not exist, per table and column."""
     st.subheader("References to missing rows")
     refs = report.findings.filter(pl.col("kind") == "reference")
@@ -179,7 +165,7 @@ def references_section(report: Report) -> None:
                "correct the ids and import again (mode upsert).")
 
 
-def completeness_section(report: Report) -> None:
+def completeness_section(report: quality.Report) -> None:
     """Share filled per table and column."""
     st.subheader("Completeness")
     table = report.completeness.filter(pl.col("rows") > 0)
@@ -199,10 +185,10 @@ def completeness_section(report: Report) -> None:
                "must be filled (a missing one is a finding above); the others may be empty.")
 
 
-def freshness_section(tables: dict[str, pl.DataFrame]) -> None:
+def freshness_section(report: quality.Report) -> None:
     """The newest record per table and how long ago it was."""
     st.subheader("Freshness")
-    fresh = quality.freshness(tables)
+    fresh = quality.freshness(report.latest)
     st.container(key="dq_freshness").dataframe(fresh.select(
         pl.col("table").map_elements(label, return_dtype=pl.String).alias("Table"),
         pl.col("column").map_elements(column_label, return_dtype=pl.String).alias("Timestamp"),
@@ -317,18 +303,26 @@ def history_section(store: Store) -> None:
 # --- the cockpit's footer -----------------------------------------------------------------------------------
 
 
-def quality_footer(url: str, version: int) -> None:
-    """A link to the Data quality page when any table scores below the threshold (nothing otherwise)."""
-    try:
-        scores = get_scores(url, version)
-    except StoreError:
-        return
+def quality_footer(url: str, version: int, frames: Frames) -> bool:
+    """A link to the Data quality page when any table scores below the threshold (nothing otherwise). The
+    scores are worked out in the background (loaders.quality_scores); until then a line says so, and this
+    returns True (the cockpit redraws itself when they are ready)."""
+    scores = loaders.quality_scores(url, version, frames)
+    if scores is None:
+        if loaders.quality_pending(url, version, frames):
+            st.caption(f"Data quality: the tables are being checked in the background; a link appears here if "
+                       f"any scores below {quality.QUALITY_THRESHOLD:g}.")
+            return True
+        st.caption("Data quality: the tables could not be checked (the server log says why). The Data quality "
+                   "page checks them itself.")
+        return False
     below = int(scores["below"].sum())
     if not below:
-        return
+        return False
     title = next(p.title for p in PAGES if p.path == PAGE)
     st.page_link(PAGE, label=f"{title}: {below} table{'s' if below != 1 else ''} below "
                              f"{quality.QUALITY_THRESHOLD:g} — review", icon=":material/fact_check:",
                  query_params=link_params(PAGE),
                  help=f"Tables scoring under {quality.QUALITY_THRESHOLD:g}: "
                       + ", ".join(label(t) for t in scores.filter(pl.col("below"))["table"]))
+    return False

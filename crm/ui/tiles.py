@@ -79,10 +79,10 @@ def kpi_tile(
 
 
 AT_RISK_PAGE = "pages/churn_risk.py"
-_AT_RISK_WAITS = "cockpit_churn_waits"
-"""st.session_state key: how often the cockpit has checked the churn fit since its last full run."""
-AT_RISK_CHECK_SECONDS = 2.0
-"""While the churn model is not fitted, the cockpit checks this often whether it is ready."""
+_WAITS = "cockpit_background_waits"
+"""st.session_state key: how often the cockpit has checked its background work since its last full run."""
+BACKGROUND_CHECK_SECONDS = 2.0
+"""While the churn model or the quality scores are being worked out, the cockpit checks this often."""
 
 
 def at_risk_tile(url: str, version: int, frames: Frames, filters: Filters) -> bool:
@@ -113,19 +113,24 @@ def at_risk_tile(url: str, version: int, frames: Frames, filters: Filters) -> bo
     return models is not None
 
 
-def wait_for_at_risk(url: str, version: int, frames: Frames) -> None:
-    """While the at-risk tile says "computing…": start the churn fit in the background after the page is drawn
-    (its first check, AT_RISK_CHECK_SECONDS later, so the fit does not compete with the cockpit's first render on
-    a busy machine), and redraw the page once the model is ready."""
-    st.session_state[_AT_RISK_WAITS] = 0
-    _check_at_risk(url, version, frames)
+def wait_for_background(url: str, version: int, frames: Frames, *, churn: bool, quality: bool) -> None:
+    """While the at-risk tile says "computing…" (``churn``) or the quality footer says the tables are being
+    checked (``quality``): start the churn fit in the background after the page is drawn (its first check,
+    BACKGROUND_CHECK_SECONDS later, so the fit does not compete with the cockpit's first render on a busy
+    machine), and redraw the page as soon as either is ready."""
+    if not (churn or quality):
+        return
+    st.session_state[_WAITS] = 0
+    _check_background(url, version, frames, churn, quality)
 
 
-@st.fragment(run_every=AT_RISK_CHECK_SECONDS)
-def _check_at_risk(url: str, version: int, frames: Frames) -> None:
-    waits = st.session_state.get(_AT_RISK_WAITS, 0)
-    st.session_state[_AT_RISK_WAITS] = waits + 1
+@st.fragment(run_every=BACKGROUND_CHECK_SECONDS)
+def _check_background(url: str, version: int, frames: Frames, churn: bool, quality: bool) -> None:
+    waits = st.session_state.get(_WAITS, 0)
+    st.session_state[_WAITS] = waits + 1
     if waits == 0:  # the page's own run: leave the cores to the cockpit
         return
-    if loaders.churn_models(url, version, frames) is not None:
+    fitted = churn and loaders.churn_models(url, version, frames) is not None
+    checked = quality and not loaders.quality_pending(url, version, frames)
+    if fitted or checked:
         redraw_page()

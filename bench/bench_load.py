@@ -5,6 +5,8 @@
     python bench/bench_load.py --client browser                   # 20 headless Chromium tabs instead
     python bench/bench_load.py --scale 10 --sessions 5 --steps 2   # smoke run, about a minute
     python bench/bench_load.py --out bench/last-load.md
+    python bench/bench_load.py --scale 1000 --pg --snapshots bench/.cache/scale-snapshots-1000 --memory-limit 12
+                                                                  # 10M deals, the server in a 12 GB cgroup (root)
 
 Two kinds of client (``--client``):
 
@@ -55,6 +57,7 @@ import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -127,9 +130,9 @@ async def visit(page: Any, base: str, v: Visit, timeout_ms: float) -> float:
     await page.locator('[data-testid="stMain"] h1').first.wait_for(timeout=timeout_ms)  # the run has started
     await page.wait_for_function(DONE, timeout=timeout_ms, polling=100)
     if v.session < 0 and v.page == "cockpit":  # warm-up: wait for the work the cockpit starts in the background
-        await page.wait_for_function(f"() => !{list(BACKGROUND_WORDS)!r}.some(w => document.body.innerText.includes(w))",
-                                     timeout=timeout_ms)
-        await page.wait_for_function(DONE, timeout=timeout_ms, polling=100)
+        await page.wait_for_function(  # both at once: while a run redraws the page, neither words may show
+            f"() => ({DONE})() && !{list(BACKGROUND_WORDS)!r}.some(w => document.body.innerText.includes(w))",
+            timeout=timeout_ms)
     return time.perf_counter() - started
 
 
@@ -265,6 +268,9 @@ def main() -> int:
     parser.add_argument("--snapshots", type=Path, metavar="DIR",
                         help="serve from this snapshot folder (e.g. the one bench_scale.py --keep left for the "
                              "same store) instead of a new one of the run's own, which is removed at the end")
+    parser.add_argument("--memory-limit", type=float, metavar="GB",
+                        help="run the server in a memory cgroup of GB gigabytes, its page cache included (root): "
+                             "the page cache is dropped first, the cgroup's peak is reported")
     parser.add_argument("--out", type=Path, help="also write the report to this file")
     args = parser.parse_args()
 
@@ -277,8 +283,18 @@ def main() -> int:
     os.environ["CRM_RERUN_LOG"] = str(log)
     snapshots = args.snapshots.resolve() if args.snapshots else work / "snapshots"
     os.environ["CRM_SNAPSHOT_DIR"] = str(snapshots)
+    limit = None
+    if args.memory_limit:
+        from bench_scale import MemoryLimit
+
+        limit = MemoryLimit(args.memory_limit)
+        subprocess.run(["sync"], check=False)
+        Path("/proc/sys/vm/drop_caches").write_text("1")  # pages cached already would be charged elsewhere
     try:
         with run_streamlit(url, work / "server.log", admit_session=False) as server:
+            if limit:  # a fresh server (about 200 MB): what it holds comes along, everything after is charged there
+                (limit.path / "memory.move_charge_at_immigrate").write_text("3")
+                (limit.path / "cgroup.procs").write_text(str(server.pid))
             if args.client == "protocol":
                 result = asyncio.run(drive_protocol(server.url, tokens, args.pages, args.steps, args.timeout, log,
                                                     args.think))
@@ -286,6 +302,10 @@ def main() -> int:
                 result = asyncio.run(drive(server.url, tokens, args.pages, args.steps, args.timeout, log))
     finally:  # the run's own snapshot: 3.3 GB at 1M deals; the rerun log and server log stay in `work`
         shutil.rmtree(work / "snapshots", ignore_errors=True)
+        held = limit.report() if limit else None
+        if limit:
+            print(f"# the server's memory cgroup: {held}", file=sys.stderr)
+            limit.close()
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     warm, load = lines[:result["mark"]], lines[result["mark"]:]
     reruns = [r for r in load if r["outcome"] == "done"]
@@ -315,6 +335,9 @@ def main() -> int:
         *(f"- **errors shown**: {e}" for e in result.get("errors", [])),
         f"- server RSS at the end {load[-1]['rss_mb'] if load else float('nan'):,.0f} MB, peak "
         f"{max((r['peak_rss_mb'] for r in lines), default=float('nan')):,.0f} MB",
+        *([f"- the server in a {args.memory_limit:g} GB memory cgroup (page cache included): peak "
+           f"{held['peak_mb'] / 1024:.1f} GB, limit reached {held['limit_hits']:,} times, OOM kills "
+           f"{held['oom_kills']}"] if held else []),
         f"- rerun wall time on the server: median {statistics.median(wall):.2f} s, **p95 {p95:.2f} s**, max "
         f"{max(wall):.2f} s: target p95 < {TARGET_P95_S:.0f} s **{'met' if p95 < TARGET_P95_S else 'missed'}**",
         "",

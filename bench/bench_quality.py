@@ -6,7 +6,8 @@
 
 The cockpit's footer shows a link when a table scores below 95 (crm.quality.store_scores); the Data quality page
 shows findings, completeness, freshness and the scores (crm.quality.store_report). Both read the store a piece
-of ``--rows`` rows at a time (Store.read_batches), keeping only a few key columns whole. The reference is what the
+of ``--rows`` rows at a time (Store.read_batches); duplicate keys and ids that name no row are found by the
+database (crm.quality.Stored). The reference is what the
 app did before: every business table read whole (crm.quality.read_tables), then the same checks over the frames
 (crm.quality.quality_scores, crm.quality.report). Each way runs in a fresh Python process (as a server's first
 check would), its peak resident anonymous memory sampled every 20 ms (bench_scale.MemorySampler); with

@@ -628,7 +628,7 @@ def build_customer_flow_chart(trend: pl.DataFrame) -> go.Figure:
     fig.add_bar(x=x, y=[-v for v in trend["churned"].to_list()], name="Churned",
                 marker={"color": PALETTE["bad"], **_partial_bars(trend)}, hovertext=_hover_notes(trend),
                 customdata=trend["churned"].to_list(), hovertemplate="%{customdata}%{hovertext}<extra>churned</extra>")
-    fig.update_layout(title="Customers by month: new, returning, reactivated and churned", barmode="relative",
+    fig.update_layout(title="Customers by month", barmode="relative",  # the legend names the four
                       yaxis={"title": "Customers"}, **_LAYOUT)
     return fig
 

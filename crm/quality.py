@@ -386,13 +386,20 @@ def _with_every_column(name: str, frame: pl.DataFrame) -> pl.DataFrame:
 
 
 class Source(Protocol):
-    """The tables a report checks: which there are, their columns, a key column whole, the rows in pieces."""
+    """The tables a report checks: which there are, their columns, the few keys that break a key or reference
+    rule (worked out over the whole table), and the rows in pieces."""
 
     def names(self) -> list[str]: ...
 
     def columns(self, name: str) -> list[str]: ...
 
-    def key(self, name: str, column: str) -> pl.Series | None: ...
+    def duplicated(self, name: str, column: str) -> pl.Series:
+        """The filled values of ``column`` that more than one row of ``name`` holds."""
+        ...
+
+    def unknown(self, name: str, column: str, parent: str, parent_key: str) -> pl.Series:
+        """The filled values of ``column`` that no row of ``parent`` holds in ``parent_key``."""
+        ...
 
     def pieces(self, name: str) -> Iterator[pl.DataFrame]: ...
 
@@ -409,9 +416,13 @@ class InMemory:
     def columns(self, name: str) -> list[str]:
         return self.tables[name].columns
 
-    def key(self, name: str, column: str) -> pl.Series | None:
-        frame = self.tables.get(name)
-        return frame[column] if frame is not None and column in frame.columns else None
+    def duplicated(self, name: str, column: str) -> pl.Series:
+        values = self.tables[name][column].drop_nulls()
+        return values.filter(values.is_duplicated()).unique()
+
+    def unknown(self, name: str, column: str, parent: str, parent_key: str) -> pl.Series:
+        values = self.tables[name][column].drop_nulls().unique()
+        return values.filter(~values.is_in(self.tables[parent][parent_key].implode()))
 
     def pieces(self, name: str) -> Iterator[pl.DataFrame]:
         yield self.tables[name]
@@ -419,7 +430,8 @@ class InMemory:
 
 class Stored:
     """A store's tables, each read in pieces of ``rows`` rows (Store.read_batches) with every data column (a
-    column the store lacks reads as empty), a key column read whole: memory for a piece and a few keys."""
+    column the store lacks reads as empty). Duplicate keys and ids naming no parent row are found by the
+    database (GROUP BY, an anti-join), so the memory held is a piece's, whatever the size of the store."""
 
     def __init__(self, store: Store, rows: int = 1_000_000) -> None:
         self.store, self.rows = store, rows
@@ -431,10 +443,27 @@ class Stored:
     def columns(self, name: str) -> list[str]:
         return schema.data_columns(name)
 
-    def key(self, name: str, column: str) -> pl.Series | None:
+    def _values(self, name: str, column: str, query: sa.Select | None) -> pl.Series:
+        dtype = schema.polars_schema(name, [column])[column]
+        if query is None:
+            return pl.Series(column, [], dtype=dtype)
+        return self.store.read_select(query, {column: dtype})[column]
+
+    def duplicated(self, name: str, column: str) -> pl.Series:
+        table = schema.table(name)
+        key = table.c[column]
+        query = (sa.select(key).where(key.is_not(None)).group_by(key).having(sa.func.count() > 1)
+                 if column in self.present[name] else None)
+        return self._values(name, column, query)
+
+    def unknown(self, name: str, column: str, parent: str, parent_key: str) -> pl.Series:
+        child, known = schema.table(name).c[column], schema.table(parent).c[parent_key]
         if column not in self.present[name]:
-            return pl.Series(column, [], dtype=schema.polars_schema(name, [column])[column])
-        return self.store.read(name, [column])[column]
+            return self._values(name, column, None)
+        query = sa.select(child).distinct().where(child.is_not(None))
+        if parent_key in self.present[parent]:
+            query = query.where(~sa.exists().where(known == child))
+        return self._values(name, column, query)
 
     def pieces(self, name: str) -> Iterator[pl.DataFrame]:
         columns = _stored_columns(name, self.present)
@@ -451,24 +480,24 @@ def _source(store: Store, rows: int) -> Source:
 # --- the checks -------------------------------------------------------------------------------------------------
 
 
-def table_checks(name: str, columns: Iterable[str], parents: dict[str, pl.Series], duplicated: pl.Series | None,
-                 contact: bool = True) -> list[Check]:
-    """Every check of table ``name`` as an expression over one row: its row rules (on ``columns``), a filled
-    reference to a parent in ``parents`` (its keys, by parent table) that names none of them, a key among
-    ``duplicated`` (the keys several rows hold) and, for customers when ``contact``, an invalid email or
-    phone (the piece must have been through ``contacts``)."""
-    present = list(columns)
+def table_checks(name: str, source: Source, contact: bool = True) -> list[Check]:
+    """Every check of table ``name`` of ``source`` as an expression over one row: its row rules (on the
+    columns it has), a filled reference that names no row of its parent (a parent ``source`` has), a key that
+    several rows hold and, for customers when ``contact``, an invalid email or phone (the piece must have been
+    through ``contacts``). The keys that break a key or reference rule are worked out first, over the whole
+    table, so a check needs nothing beyond its row."""
+    present = source.columns(name)
     out = [Check(name, r.column, r.text, "completeness" if r.text == REQUIRED_RULE else "invalid", r.broken,
                  r.error, r.excluded) for r in _applicable(name, present)]
-    for table, column, parent, _ in REFERENCES:
-        if table == name and column in present and parent in parents:
-            out.append(Check(name, column, reference_rule(parent), "reference", _unknown(column, parents[parent]),
-                             error=True, excluded=False))
+    for table, column, parent, parent_key in REFERENCES:
+        if table == name and column in present and parent in source.names() and parent_key in source.columns(parent):
+            out.append(Check(name, column, reference_rule(parent), "reference",
+                             _among(column, source.unknown(name, column, parent, parent_key)), error=True,
+                             excluded=False))
     key = schema.primary_key(name)
-    if key is not None and duplicated is not None:
-        out.append(Check(name, key, DUPLICATE_KEY_RULE, "duplicate key",
-                         pl.col(key).is_not_null() & pl.col(key).is_in(duplicated.implode()), error=True,
-                         excluded=False))
+    if key is not None and key in present:
+        out.append(Check(name, key, DUPLICATE_KEY_RULE, "duplicate key", _among(key, source.duplicated(name, key)),
+                         error=True, excluded=False))
     if contact and name == "customers":
         for column, text in (("email", EMAIL_RULE), ("phone", PHONE_RULE)):
             if column in present:
@@ -477,32 +506,9 @@ def table_checks(name: str, columns: Iterable[str], parents: dict[str, pl.Series
     return out
 
 
-def _unknown(column: str, known: pl.Series) -> pl.Expr:
-    """True where ``column`` is filled with an id that is not among ``known`` (a parent's keys)."""
-    return pl.col(column).is_not_null() & ~pl.col(column).is_in(known.implode())
-
-
-def _duplicated(keys: pl.Series) -> pl.Series:
-    """The filled keys that more than one row holds."""
-    keys = keys.drop_nulls()
-    return keys.filter(keys.is_duplicated()).unique()
-
-
-def _own_key(source: Source, name: str) -> pl.Series | None:
-    key = schema.primary_key(name)
-    return None if key is None or key not in source.columns(name) else source.key(name, key)
-
-
-def _parent_keys(source: Source, name: str, known: dict[str, pl.Series] | None = None) -> dict[str, pl.Series]:
-    """The keys of each parent table ``name`` refers to that ``source`` has, from ``known`` when there."""
-    out: dict[str, pl.Series] = {}
-    for table, _, parent, parent_key in REFERENCES:
-        if table == name and parent in source.names():
-            keys = (known or {}).get(parent)
-            keys = keys if keys is not None else source.key(parent, parent_key)
-            if keys is not None:
-                out[parent] = keys
-    return out
+def _among(column: str, values: pl.Series) -> pl.Expr:
+    """True where ``column`` is filled with one of ``values``."""
+    return pl.col(column).is_not_null() & pl.col(column).is_in(values.implode())
 
 
 def _checked_piece(name: str, piece: pl.DataFrame, contact: bool) -> pl.DataFrame:
@@ -549,20 +555,15 @@ def report(source: Source, threshold: float = QUALITY_THRESHOLD, full: bool = Tr
            step: Callable[[str], None] | None = None) -> Report:
     """Every table of ``source`` checked in one pass over its pieces. ``full``: findings (contacts included),
     completeness and newest stamps as well as the scores; otherwise the scores alone (empty tables for the
-    rest). A table's key is read whole first (duplicates) and kept while a later table refers to it (a
-    reference's parent keys); ``step`` hears which table is checked."""
+    rest). The keys that break a key or reference rule are found first (``table_checks``); ``step`` hears
+    which table is checked."""
     names = source.names()
-    keys: dict[str, pl.Series] = {}
     found, filled, latest, scores = [], [], [], []
     for i, name in enumerate(names):
         if step is not None:
             step(f"Checking {name.replace('_', ' ')} ({i + 1} of {len(names)})")
         columns = source.columns(name)
-        own = _own_key(source, name)
-        if own is not None:
-            keys[name] = own
-        checks_ = table_checks(name, columns, _parent_keys(source, name, keys),
-                               None if own is None else _duplicated(own), contact=full)
+        checks_ = table_checks(name, source, contact=full)
         errors = [c.broken.fill_null(False) for c in checks_ if c.error and c.kind != "contact"]
         stamp = MAIN_TIMESTAMP.get(name) if MAIN_TIMESTAMP.get(name) in columns else None
         measured = [c for c in schema.data_columns(name) if c in columns]
@@ -594,8 +595,6 @@ def report(source: Source, threshold: float = QUALITY_THRESHOLD, full: bool = Tr
                        for c, n in zip(measured, present, strict=True)]
             if stamp is not None:
                 latest.append((name, stamp, rows, newest))
-        later = {parent for table, _, parent, _ in REFERENCES if table in names[i + 1:]}
-        keys = {parent: known for parent, known in keys.items() if parent in later}
     order = {name: i for i, name in enumerate(schema.BUSINESS_TABLES)}
     findings_ = (pl.DataFrame(found, schema=FINDINGS_SCHEMA, orient="row")
                  .with_columns(pl.col("table").replace_strict(order, return_dtype=pl.Int64).alias("_order"))
@@ -626,8 +625,8 @@ def _later(a: datetime | None, b: datetime | None) -> datetime | None:
 
 def store_report(store: Store, threshold: float = QUALITY_THRESHOLD, rows: int = 1_000_000,
                  step: Callable[[str], None] | None = None) -> Report:
-    """``report`` of a store read in pieces of ``rows`` rows: the memory of a piece and a few key columns,
-    not of the store (146M rows at 10M deals)."""
+    """``report`` of a store read in pieces of ``rows`` rows (``Stored``): the memory of a piece, not of the
+    store (146M rows at 10M deals)."""
     return report(_source(store, rows), threshold, step=step)
 
 
@@ -678,10 +677,7 @@ def finding_rows(source: Source | dict[str, pl.DataFrame], table: str, column: s
     no row breaks it or no such check exists. ``source``: tables in memory, or a Source (read in pieces)."""
     source = InMemory(source) if isinstance(source, dict) else source
     columns = source.columns(table)
-    own = _own_key(source, table)
-    wanted = [c for c in table_checks(table, columns, _parent_keys(source, table),
-                                      None if own is None else _duplicated(own))
-              if c.column == column and c.rule == rule]
+    wanted = [c for c in table_checks(table, source) if c.column == column and c.rule == rule]
     contact = bool(wanted) and wanted[0].kind == "contact"
     parts = [pl.DataFrame(schema=schema.polars_schema(table, columns))]
     if wanted:

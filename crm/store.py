@@ -286,6 +286,10 @@ class Store:
                                           infer_schema_length=None):
                 yield _conform(piece, target)
 
+    def read_select(self, query: sa.Select, target: Mapping[str, pl.DataType]) -> pl.DataFrame:
+        """The rows of a small query (a few columns, few rows) cast to ``target``, through SQLAlchemy."""
+        return self._read_sqlalchemy(query, target)
+
     def _compile(self, query: sa.Select) -> str:
         return str(query.compile(self.engine, compile_kwargs={"literal_binds": True}))
 

@@ -47,6 +47,11 @@ PAGES: tuple[tuple[str, str], ...] = (
 )
 """(URL path, file name) of each picture; every page opens on its default view (the last 90 days)."""
 
+_BACKGROUND_DONE = """() => document.querySelector('[data-testid="stApp"][data-test-script-state="notRunning"]') !== null
+    && !['computing…', 'being checked in the background'].some(words => document.body.innerText.includes(words))"""
+"""The cockpit's churn fit and quality check are done, and no run is redrawing the page (while one does, the
+page can show neither the old words nor the new ones)."""
+
 _DRAWN = """() => [...document.querySelectorAll('[data-testid="stMetricChart"]')]
         .every(chart => chart.querySelector('svg') !== null)
     && [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
@@ -74,6 +79,7 @@ def take(base: str, out_dir: Path, only: tuple[str, ...] = ()) -> None:
                                        arg=len(tiles()) + 1)
                 page.locator(".st-key-tile_at_risk_revenue [data-testid='stMetricValue']").filter(
                     has_not_text="computing").wait_for()
+                page.wait_for_function(_BACKGROUND_DONE)
             page.wait_for_timeout(1500)  # a page draws its charts after the first tiles
             page.wait_for_function(_DRAWN)
             errors = page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]')

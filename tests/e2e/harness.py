@@ -49,6 +49,8 @@ class Server:
 
     url: str
     log: Path
+    pid: int = 0
+    """The server's process id."""
 
 
 def free_port() -> int:
@@ -85,7 +87,7 @@ def run_streamlit(database_url: str, log: Path, admit_session: bool = True, demo
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(proc, base, log)
-        yield Server(base, log)
+        yield Server(base, log, proc.pid)
     finally:
         _stop(proc)
 

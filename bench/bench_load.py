@@ -292,8 +292,7 @@ def main() -> int:
         Path("/proc/sys/vm/drop_caches").write_text("1")  # pages cached already would be charged elsewhere
     try:
         with run_streamlit(url, work / "server.log", admit_session=False) as server:
-            if limit:  # a fresh server (about 200 MB): what it holds comes along, everything after is charged there
-                (limit.path / "memory.move_charge_at_immigrate").write_text("3")
+            if limit:  # a fresh server (about 200 MB, left uncounted): everything it takes from now on is charged
                 (limit.path / "cgroup.procs").write_text(str(server.pid))
             if args.client == "protocol":
                 result = asyncio.run(drive_protocol(server.url, tokens, args.pages, args.steps, args.timeout, log,

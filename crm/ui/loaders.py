@@ -6,7 +6,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -172,6 +173,54 @@ def is_ready(url: str, version: int) -> bool:
     return (url, version) in shelf.frames or (url, version) in shelf.failed
 
 
+def compute_slots(environ: Mapping[str, str] | None = None) -> int:
+    """How many page computations the server runs at once (``CRM_COMPUTE_SLOTS``; default: its cores, at least
+    two). A computation over 10M deals holds up to a gigabyte or more while it runs, and Polars already uses
+    every core for each, so twenty sessions computing at once take twenty times the memory and finish no
+    sooner: the rest wait for a slot (bench/RESULTS.md, the 10M load test)."""
+    raw = (os.environ if environ is None else environ).get("CRM_COMPUTE_SLOTS", "").strip()
+    try:
+        wanted = int(raw) if raw else max(2, os.cpu_count() or 2)
+    except ValueError:
+        log.warning("CRM_COMPUTE_SLOTS=%r is not a whole number; using the number of cores", raw)
+        wanted = max(2, os.cpu_count() or 2)
+    return max(1, wanted)
+
+
+class _Slots:
+    """A bounded number of computations at once; a thread that holds a slot does not wait for a second."""
+
+    def __init__(self, slots: int) -> None:
+        self.semaphore = threading.BoundedSemaphore(slots)
+        self.held = threading.local()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        if getattr(self.held, "depth", 0):
+            self.held.depth += 1
+            try:
+                yield
+            finally:
+                self.held.depth -= 1
+            return
+        with self.semaphore:
+            self.held.depth = 1
+            try:
+                yield
+            finally:
+                self.held.depth = 0
+
+
+@st.cache_resource(show_spinner=False)
+def _slots() -> _Slots:
+    return _Slots(compute_slots())
+
+
+def computing() -> AbstractContextManager[None]:
+    """Hold one of the server's compute slots (``compute_slots``) while a page's numbers are computed."""
+    return _slots().slot()
+
+
 def _shared_table(max_entries: int) -> Any:
     """Cache a function's table once for every session (``st.cache_resource``: each caller gets the same
     frame) instead of a pickled copy per caller (``st.cache_data``). Nothing in the app changes a Polars frame
@@ -184,7 +233,8 @@ def _shared_table(max_entries: int) -> Any:
 def get_kpis(url: str, version: int, filters: Filters, metric_set: str = "all") -> tuple[Values, Values]:
     """This period's and the previous period's values of the metrics a page shows (``metric_set``, one of
     crm.metrics.kpis.METRIC_SETS; the others None)."""
-    return results.kpis(get_frames(url, version), filters, metric_set)
+    with computing():
+        return results.kpis(get_frames(url, version), filters, metric_set)
 
 
 def get_trend(url: str, version: int, filters: Filters, metric_set: str = "all", *, months: int = 12) -> pl.DataFrame:
@@ -200,13 +250,15 @@ def get_trend(url: str, version: int, filters: Filters, metric_set: str = "all",
 
 @_shared_table(max_entries=128)
 def _trend(url: str, version: int, anchored: Filters, months: int, metric_set: str) -> pl.DataFrame:
-    return results.trend(get_frames(url, version), anchored, months, metric_set)
+    with computing():
+        return results.trend(get_frames(url, version), anchored, months, metric_set)
 
 
 @_shared_table(max_entries=256)
 def get_report(url: str, version: int, name: str, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
     """A named report (crm.reports) for these filters and view options."""
-    return results.report(get_frames(url, version), name, filters, options)
+    with computing():
+        return results.report(get_frames(url, version), name, filters, options)
 
 
 # --- the Segments page: customers scored and selected within the person's scope -------------------------
@@ -216,26 +268,30 @@ def get_report(url: str, version: int, name: str, filters: Filters, options: Rep
 
 def segment_scores(url: str, version: int, filters: Filters) -> pl.DataFrame:
     """RFM scores at the period end over the filters' dimensions, within their scope."""
-    return scores(get_frames(url, version), SegmentRule.for_filters(filters), filters.period.end,
-                  narrowing_scope(filters))
+    with computing():
+        return scores(get_frames(url, version), SegmentRule.for_filters(filters), filters.period.end,
+                      narrowing_scope(filters))
 
 
 def segment_members(url: str, version: int, filters: Filters) -> set[str]:
     """The customer ids of the filters' segment rule (the URL's ``seg=``), within their scope."""
     if not filters.segment_rule:
         return set()
-    return set(member_ids(get_frames(url, version), filters.segment_rule, narrowing_scope(filters)).to_list())
+    with computing():
+        return set(member_ids(get_frames(url, version), filters.segment_rule, narrowing_scope(filters)).to_list())
 
 
 def segment_selected(url: str, version: int, filters: Filters, rule: SegmentRule) -> pl.DataFrame:
     """The scored customers ``rule`` selects over the filters' period, within their scope."""
-    return evaluate(get_frames(url, version), rule, filters.period, narrowing_scope(filters))
+    with computing():
+        return evaluate(get_frames(url, version), rule, filters.period, narrowing_scope(filters))
 
 
 def segment_customers(url: str, version: int, selected: pl.DataFrame, as_of: date, limit: int | None = None
                       ) -> pl.DataFrame:
     """The customer grid of ``selected`` (rows of segment_scores / segment_selected, already scoped)."""
-    return customer_table(get_frames(url, version), selected, as_of, limit=limit)
+    with computing():
+        return customer_table(get_frames(url, version), selected, as_of, limit=limit)
 
 
 # --- work done once per data version in a background thread: the churn models, the quality scores ------------
@@ -423,7 +479,8 @@ def churn_risk_list(url: str, version: int, filters: Filters) -> pl.DataFrame:
 def _risk_list(url: str, version: int, filters: Filters) -> pl.DataFrame:
     from crm.churn_risk import risk_table
 
-    return risk_table(get_frames(url, version), filters, _churn_fits().done[(url, version)])
+    with computing():
+        return risk_table(get_frames(url, version), filters, _churn_fits().done[(url, version)])
 
 
 # --- next product: association rules between products within the person's view ---------------------------
@@ -434,7 +491,8 @@ def cross_sell_rules(url: str, version: int, filters: Filters) -> pl.DataFrame:
     """Every rule A → B between two products bought together in the period's baskets within these filters and
     their scope (crm.cross_sell.association_rules with no thresholds: the page applies them)."""
     frames = get_frames(url, version)
-    return association_rules(narrow(frames, filters), frames, filters.period, 0.0, 0.0)
+    with computing():
+        return association_rules(narrow(frames, filters), frames, filters.period, 0.0, 0.0)
 
 
 @_shared_table(max_entries=64)
@@ -442,4 +500,5 @@ def cross_sell_targets(url: str, version: int, filters: Filters, antecedent: str
     """The customers within these filters and their scope who bought ``antecedent`` by the period end and never
     ``consequent``, most valuable first (crm.cross_sell.rule_targets)."""
     frames = get_frames(url, version)
-    return rule_targets(narrow(frames, filters), frames, filters.period, antecedent, consequent)
+    with computing():
+        return rule_targets(narrow(frames, filters), frames, filters.period, antecedent, consequent)

@@ -260,8 +260,8 @@ class Store:
     def read_batches(self, name: str, columns: list[str], rows: int = 1_000_000) -> Iterator[pl.DataFrame]:
         """``columns`` of a canonical table in pieces of ``rows`` rows (the last may be shorter), in the canonical dtypes, each
         read when the caller asks for the next: memory for one piece, not the table. Streamed by ADBC on
-        PostgreSQL, connectorx on SQLite files, else SQLAlchemy (a server-side cursor where the driver has
-        one). Every row comes exactly once, in no particular order."""
+        PostgreSQL, else SQLAlchemy (a server-side cursor where the driver has one; sqlite3 on SQLite).
+        Every row comes exactly once, in no particular order."""
         table = schema.table(name)
         target = schema.polars_schema(name, columns)
         query = sa.select(*[table.c[c] for c in columns])
@@ -273,13 +273,9 @@ class Store:
                 cursor.execute(self._compile(query))
                 yield from _pieces(cursor.fetch_record_batch(), rows, target)
             return
-        cx_url = self._connectorx_url()
-        if cx_url is not None:
-            import connectorx as cx
-
-            reader = cx.read_sql(cx_url, self._compile(query), return_type="arrow_stream", batch_size=rows)
-            yield from _pieces(reader, rows, target)
-            return
+        # Not connectorx on SQLite: these reads run in a background thread while the app may write, and
+        # connectorx brings its own copy of SQLite, whose file locks the process's sqlite3 does not see (two
+        # copies of SQLite in one process break each other's locks; the tests saw "disk I/O error").
         with self.connect() as conn:
             streamed = conn.execution_options(stream_results=True, yield_per=rows)
             for piece in pl.read_database(query, streamed, iter_batches=True, batch_size=rows,

@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from crm import auth, demo, quality, results
 from crm.config import is_embedded, resolve_database_url
 from crm.cross_sell import association_rules, rule_targets
 from crm.dataset import Frames, Progress, load_frames
+from crm.digest import Undigestable, digest
 from crm.filters import Filters, Period
 from crm.metrics.kpis import Values
 from crm.narrowing import evaluate, member_ids, narrow, narrowing_scope, scores
@@ -221,6 +223,67 @@ def computing() -> AbstractContextManager[None]:
     return _slots().slot()
 
 
+RESULT_BUDGET_MB = 1024
+"""Memory for the page tables shared by every session (``CRM_RESULT_CACHE_MB``)."""
+
+
+class _Tables:
+    """Tables computed for the pages, shared by every session and held within a memory budget (Polars'
+    estimate of each), the least recently used dropped first: a count of entries does not bound memory when
+    one filter's deal list holds a few thousand rows at 1M deals and millions at 10M. A table larger than a
+    quarter of the budget is handed out and not kept. Two sessions asking for the same table at once compute
+    it once; different tables are computed side by side (within the compute slots)."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget = budget_bytes
+        self.lock = threading.Lock()
+        self.held: OrderedDict[bytes, pl.DataFrame] = OrderedDict()
+        self.size = 0
+        self.computing: dict[bytes, threading.Lock] = {}
+
+    def get(self, arguments: tuple[Any, ...], compute: Callable[[], pl.DataFrame]) -> pl.DataFrame:
+        """The table for ``arguments`` (what it is computed from), computed by ``compute`` when not held.
+        Arguments without an exact digest (crm.digest) are computed each time."""
+        try:
+            key = digest(arguments)
+        except Undigestable:
+            return compute()
+        with self.lock:
+            if key in self.held:
+                self.held.move_to_end(key)
+                return self.held[key]
+            gate = self.computing.setdefault(key, threading.Lock())
+        with gate:
+            with self.lock:
+                if key in self.held:
+                    return self.held[key]
+            try:
+                value = compute()
+            finally:
+                with self.lock:
+                    self.computing.pop(key, None)
+            size = int(value.estimated_size())
+            with self.lock:
+                if size <= self.budget // 4 and key not in self.held:
+                    self.held[key] = value
+                    self.size += size
+                    while self.size > self.budget:
+                        _, dropped = self.held.popitem(last=False)
+                        self.size -= int(dropped.estimated_size())
+            return value
+
+
+@st.cache_resource(show_spinner=False)
+def _tables() -> _Tables:
+    raw = os.environ.get("CRM_RESULT_CACHE_MB", "").strip()
+    try:
+        budget = int(raw) if raw else RESULT_BUDGET_MB
+    except ValueError:
+        log.warning("CRM_RESULT_CACHE_MB=%r is not a whole number; using %s", raw, RESULT_BUDGET_MB)
+        budget = RESULT_BUDGET_MB
+    return _Tables(max(budget, 1) * 1024 * 1024)
+
+
 def _shared_table(max_entries: int) -> Any:
     """Cache a function's table once for every session (``st.cache_resource``: each caller gets the same
     frame) instead of a pickled copy per caller (``st.cache_data``). Nothing in the app changes a Polars frame
@@ -254,11 +317,14 @@ def _trend(url: str, version: int, anchored: Filters, months: int, metric_set: s
         return results.trend(get_frames(url, version), anchored, months, metric_set)
 
 
-@_shared_table(max_entries=256)
 def get_report(url: str, version: int, name: str, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
-    """A named report (crm.reports) for these filters and view options."""
-    with computing():
-        return results.report(get_frames(url, version), name, filters, options)
+    """A named report (crm.reports) for these filters and view options, shared by every session within the
+    tables' memory budget (``_Tables``)."""
+    def compute() -> pl.DataFrame:
+        with computing():
+            return results.report(get_frames(url, version), name, filters, options)
+
+    return _tables().get(("report", url, version, name, filters, options), compute)
 
 
 # --- the Segments page: customers scored and selected within the person's scope -------------------------
@@ -354,7 +420,8 @@ class _Background:
     def _run(self, key: tuple[str, int], work: Callable[[Callable[[str], None]], Any]) -> None:
         try:
             value = work(lambda text: self.step.__setitem__(key, text))
-        except Exception as exc:  # the pages say it could not be done; the log has the details
+        except BaseException as exc:  # the pages say it could not be done; the log has the details. BaseException:
+            # a Rust reader's panic (connectorx, a store file gone mid-read) is a PanicException, not an Exception
             log.exception("%s of data version %s failed", self.kind, key[1])
             with self.lock:
                 self.failed[key] = type(exc).__name__
@@ -475,12 +542,14 @@ def churn_risk_list(url: str, version: int, filters: Filters) -> pl.DataFrame:
     return _risk_list(url, version, filters.with_period(Period(models.as_of, models.as_of)))
 
 
-@_shared_table(max_entries=64)
 def _risk_list(url: str, version: int, filters: Filters) -> pl.DataFrame:
     from crm.churn_risk import risk_table
 
-    with computing():
-        return risk_table(get_frames(url, version), filters, _churn_fits().done[(url, version)])
+    def compute() -> pl.DataFrame:
+        with computing():
+            return risk_table(get_frames(url, version), filters, _churn_fits().done[(url, version)])
+
+    return _tables().get(("risk", url, version, filters), compute)
 
 
 # --- next product: association rules between products within the person's view ---------------------------

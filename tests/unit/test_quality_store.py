@@ -171,8 +171,8 @@ def test_store_scores_on_sqlite(tmp_path):
     store.close()
 
 
-def test_store_scores_through_sqlalchemy():
-    store = write_store("sqlite://")  # in memory: no file for connectorx, so pieces come through SQLAlchemy
+def test_store_scores_of_a_store_in_memory():
+    store = write_store("sqlite://")  # in memory: a store without a file
     check_scores(store)
     check_report(store)
     check_finding_rows(store)

@@ -43,13 +43,17 @@ def open_cockpit(page: Page, url: str) -> None:
 
 _TILES_DRAWN = """n => document.querySelector('[data-testid="stException"]') !== null
     || (document.querySelectorAll('[data-testid="stMetric"]').length === n
-        && document.querySelector('[data-testid="stApp"][data-test-script-state="notRunning"]') !== null)"""
+        && document.querySelector('[data-testid="stApp"][data-test-script-state="notRunning"]') !== null
+        && !['computing…', 'being checked in the background'].some(words => document.body.innerText.includes(words)))"""
+"""Every tile drawn, no run going, and the cockpit's background work (the churn fit, the quality check) done:
+the cockpit redraws itself when either finishes, and an element found before that redraw is gone after it."""
 
 
 def wait_for_tiles(page: Page, count: int | None = None) -> None:
     """Wait for all the tiles (``count`` of them; the cockpit's by default: the registry's and the at-risk
-    revenue tile) and an idle script, or for a traceback. The idle state alone is not enough: a new session's
-    tiles are drawn up to seconds after the run has ended (the sparkline code loads lazily)."""
+    revenue tile), an idle script and the cockpit's background work done, or for a traceback. The idle
+    state alone is not enough: a new session's tiles are drawn up to seconds after the run has ended (the
+    sparkline code loads lazily)."""
     page.wait_for_function(_TILES_DRAWN, arg=len(tiles()) + 1 if count is None else count)
 
 

@@ -48,7 +48,7 @@ from crm.metrics import compute_with_previous, monthly_trend  # noqa: E402
 from crm.metrics.kpis import METRIC_SETS  # noqa: E402
 from crm.metrics.periods import Buckets  # noqa: E402
 from crm.narrowing import narrow  # noqa: E402
-from crm.reports import ReportOptions, build_report  # noqa: E402
+from crm.reports import ReportOptions, build_report, first_deals  # noqa: E402
 from crm.scope import Scope  # noqa: E402
 
 try:
@@ -110,12 +110,20 @@ def metric_set_keys(metric_set: str) -> frozenset[str]:
 
 
 DEALS_GRID_ROWS = 5_000
-"""pages/funnel.py writes the stage history of the grid's rows only (GRID_ROWS); an export writes all."""
+"""pages/funnel.py builds the grid's rows only (GRID_ROWS), with the count and amount of all; an export
+builds all."""
+
+
+def first_deals_table(frames: Frames, v: View) -> pl.DataFrame:
+    """The Funnel page's deal list (crm.reports.first_deals) as one table: the grid's rows with the count and
+    amount of every deal on each row, as the references give it."""
+    listed = first_deals(frames, v.filters, ReportOptions(mode="cohort", by="owner"), DEALS_GRID_ROWS)
+    return listed.rows.with_columns(deals_in_all=pl.lit(listed.deals), amount_in_all=pl.lit(listed.amount))
 
 FUNNEL_PAGE: dict[str, Panel] = {
     "funnel": report("funnel", mode="cohort", by=None),
     "funnel by owner": report("funnel", mode="cohort", by="owner"),
-    "deals": report("deals", mode="cohort", by="owner", history_rows=DEALS_GRID_ROWS),
+    "deals": first_deals_table,
     "stage_velocity": report("stage_velocity"),
     "win_cycle_trend (12 months)": lambda frames, v: build_report(
         "win_cycle_trend", frames, v.filters.ending(), ReportOptions()),
@@ -262,7 +270,7 @@ def _same(a: Any, b: Any, money: bool) -> bool:
     return a == b
 
 
-MONEY = {"amount", "weighted_amount", "revenue_won", "amount_lost", "previous_amount"}
+MONEY = {"amount", "amount_in_all", "weighted_amount", "revenue_won", "amount_lost", "previous_amount"}
 
 
 def compare_tables(where: str, crm_table: pl.DataFrame, pandas_table: pd.DataFrame | pl.DataFrame,
@@ -325,16 +333,6 @@ FUNNEL_KEYS: dict[str, list[str] | None] = {
 }
 
 
-def grid_history_only(deals: pd.DataFrame | pl.DataFrame) -> pd.DataFrame | pl.DataFrame:
-    """The deals table with the stage history of the grid's first DEALS_GRID_ROWS rows only, as crm writes it."""
-    if isinstance(deals, pl.DataFrame):
-        row = pl.int_range(pl.len())
-        return deals.with_columns(history=pl.when(row < DEALS_GRID_ROWS).then(pl.col("history")))
-    deals = deals.copy()
-    deals.loc[DEALS_GRID_ROWS:, "history"] = None
-    return deals
-
-
 def check_funnel(view: View, crm: dict[str, Any], pandas: dict[str, tuple[float, Any]],
                  other: str = "pandas") -> tuple[list[str], int]:
     """crm's Funnel page tables against a reference's (``other`` names it: pandas or DuckDB)."""
@@ -346,8 +344,6 @@ def check_funnel(view: View, crm: dict[str, Any], pandas: dict[str, tuple[float,
         else:
             key = FUNNEL_KEYS[name]
             mine = crm[name]
-            if name == "deals":  # crm wrote the history of the grid's rows only
-                theirs = grid_history_only(theirs)
             if key == ["days_in_stage", "opportunity_id"]:
                 mine = mine.sort(["days_in_stage", "opportunity_id"], descending=[True, False])
                 key = None

@@ -467,9 +467,11 @@ ORDER BY grp, step"""
     return _run(engine, sql, {**params, **moments(period)})
 
 
-def deals(engine: Engine, filters: Filters, period: Period, history_rows: int | None = DEALS_HISTORY_ROWS) -> pl.DataFrame:
-    """The cohort's deals by creation: state at the period end and, for the first ``history_rows`` (None:
-    all), the stage history "stage YYYY-MM-DD → ..." (as pandas_funnel_reference.deals)."""
+def deals(engine: Engine, filters: Filters, period: Period, rows: int = DEALS_HISTORY_ROWS) -> pl.DataFrame:
+    """The cohort's first ``rows`` deals by creation: state at the period end and stage history
+    "stage YYYY-MM-DD → ...", with the count and amount of every deal of the cohort on each row
+    (``deals_in_all``, ``amount_in_all``), as the Funnel page's grid and heading (crm.metrics.funnel.first_deals;
+    pandas_funnel_reference.deals)."""
     ctes, params = narrowed(filters, "deals")
     sql = f"""WITH {ctes},
 {STEPS},
@@ -477,7 +479,9 @@ def deals(engine: Engine, filters: Filters, period: Period, history_rows: int | 
 {with_stage("levels")},
 numbered AS (  -- won / lost only when closed by the period end (DESIGN "Stage at a moment": status and closed_at)
     SELECT *, CASE WHEN status IN ('won', 'lost') AND closed_at < $end_at THEN status ELSE 'open' END AS state,
-           row_number() OVER (ORDER BY created_at, opportunity_id) AS row_no
+           row_number() OVER (ORDER BY created_at, opportunity_id) AS row_no,
+           count(*) OVER () AS deals_in_all,
+           round(sum(round(amount * 100)) OVER ()) / 100 AS amount_in_all  -- whole cents summed, as crm
     FROM staged
 ),
 grid_history AS (  -- every history row entered by the period end, in order (position breaks ties, unknown last)
@@ -486,7 +490,7 @@ grid_history AS (  -- every history row entered by the period end, in order (pos
                       ORDER BY h.entered_at, h.position NULLS LAST, h.row_nr) AS history
     FROM stage_history h
     WHERE h.entered_at < $end_at
-      AND h.opportunity_id IN (SELECT opportunity_id FROM numbered WHERE row_no <= $history_rows)
+      AND h.opportunity_id IN (SELECT opportunity_id FROM numbered WHERE row_no <= $rows)
     GROUP BY h.opportunity_id
 )
 SELECT n.opportunity_id, customer_id, owner, team, region, product, source, amount, created_at,
@@ -494,11 +498,11 @@ SELECT n.opportunity_id, customer_id, owner, team, region, product, source, amou
        CASE WHEN state = 'open' THEN stage_now ELSE state END AS stage,
        CASE WHEN state <> 'open' THEN closed_at END AS closed_at,
        CASE WHEN state = 'lost' THEN lost_reason END AS lost_reason,
-       g.history
+       g.history, deals_in_all, amount_in_all
 FROM numbered n LEFT JOIN grid_history g ON g.opportunity_id = n.opportunity_id
+WHERE row_no <= $rows
 ORDER BY row_no"""
-    limit = history_rows if history_rows is not None else 2**62
-    return _run(engine, sql, {**params, **moments(period), "history_rows": limit})
+    return _run(engine, sql, {**params, **moments(period), "rows": rows})
 
 
 def stage_velocity(engine: Engine, filters: Filters, period: Period) -> pl.DataFrame:

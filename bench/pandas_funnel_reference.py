@@ -71,6 +71,10 @@ def _bounds(period: Period) -> tuple[pd.Timestamp, pd.Timestamp]:
     return _ts(period.start), _ts(period.end + timedelta(days=1))
 
 
+DEALS_GRID_ROWS = 5_000
+"""The deals the Funnel page's grid holds (pages/funnel.py GRID_ROWS)."""
+
+
 def money_sum(values: pd.Series) -> float:
     """Σ in whole cents (each value rounded half to even), as crm.metrics.money.cents_sum."""
     return float(np.round(values.to_numpy(dtype=np.float64) * 100).astype(np.int64).sum()) / 100
@@ -159,16 +163,21 @@ def with_stage(data: FunnelData, period: Period, deals: pd.DataFrame) -> pd.Data
 # --- deals grid ------------------------------------------------------------------
 
 
-def deals(data: FunnelData, period: Period) -> pd.DataFrame:
-    """All deals of the cohort funnel (no selection): state at the period end and stage history."""
+def deals(data: FunnelData, period: Period, rows: int = DEALS_GRID_ROWS) -> pd.DataFrame:
+    """The first ``rows`` deals of the cohort funnel (no selection) by creation: state at the period end and
+    stage history, with the count and amount of every deal of the cohort on each row (``deals_in_all``,
+    ``amount_in_all``): the Funnel page's grid and heading."""
     _, end = _bounds(period)
     cohort = with_stage(data, period, levels(data, period))
+    totals = (len(cohort), money_sum(cohort["amount"]))
+    cohort = cohort.sort_values(["created_at", "opportunity_id"], kind="stable").head(rows)
     closed = cohort["status"].isin(["won", "lost"]) & (cohort["closed_at"] < end)
     status = cohort["status"].where(closed, "open")
-    rows = data.history[(data.history["entered_at"] < end) & data.history["opportunity_id"].isin(cohort["opportunity_id"])]
-    rows = rows.sort_values(["opportunity_id", "entered_at", "position"], kind="stable")
-    rows = rows.assign(item=rows["stage"] + " " + rows["entered_at"].dt.strftime("%Y-%m-%d"))
-    history = rows.groupby("opportunity_id", sort=False)["item"].agg(" → ".join)
+    history_rows = data.history[(data.history["entered_at"] < end)
+                                & data.history["opportunity_id"].isin(cohort["opportunity_id"])]
+    history_rows = history_rows.sort_values(["opportunity_id", "entered_at", "position"], kind="stable")
+    history_rows = history_rows.assign(item=history_rows["stage"] + " " + history_rows["entered_at"].dt.strftime("%Y-%m-%d"))
+    history = history_rows.groupby("opportunity_id", sort=False)["item"].agg(" → ".join)
     out = cohort[["opportunity_id", "customer_id", "owner", "team", "region", "product", "source", "amount",
                   "created_at"]].copy()
     out["status"] = status
@@ -176,7 +185,8 @@ def deals(data: FunnelData, period: Period) -> pd.DataFrame:
     out["closed_at"] = cohort["closed_at"].where(status != "open")
     out["lost_reason"] = cohort["lost_reason"].where(status == "lost")
     out["history"] = cohort["opportunity_id"].map(history)
-    return out.sort_values(["created_at", "opportunity_id"], kind="stable").reset_index(drop=True)
+    out["deals_in_all"], out["amount_in_all"] = totals
+    return out.reset_index(drop=True)
 
 
 # --- velocity, win / loss, lost reasons ---------------------------------------------

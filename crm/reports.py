@@ -44,8 +44,6 @@ class ReportOptions:
     """Service times in ``calendar`` hours or ``business`` hours (the store's business calendar)."""
     window: int = churn.ACTIVE_WINDOW_DAYS
     """Days an order keeps a customer active (churn, active customers) on the activity churn basis."""
-    history_rows: int | None = None
-    """deals: write the stage history of the first N deals only (a page's grid); None: of all."""
     customer: str | None = None
     """customer_timeline: the customer's id."""
     min_support: float = cross_sell.MIN_SUPPORT
@@ -367,8 +365,15 @@ def deal_drill(filters: Filters, by: str | None = None) -> funnel.DealDrill:
 
 def deals_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
     """The deals behind the selection (``select=step:3``, ``select=owner:NAME``) with their stage history."""
-    return funnel.deals_behind(narrow(frames, filters), filters.period, options.mode, deal_drill(filters, _funnel_by(options)),
-                               history_rows=options.history_rows)
+    return funnel.deals_behind(narrow(frames, filters), filters.period, options.mode, deal_drill(filters, _funnel_by(options)))
+
+
+def first_deals(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS,
+                rows: int = 5_000) -> funnel.DealList:
+    """The deals report's first ``rows`` deals, with how many it holds and their amount (a page's grid and
+    heading), without building the rest (funnel.first_deals)."""
+    return funnel.first_deals(narrow(frames, filters), filters.period, options.mode,
+                              deal_drill(filters, _funnel_by(options)), rows)
 
 
 def rfm_transitions_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:

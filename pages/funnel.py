@@ -69,19 +69,18 @@ if mode != "snapshot":
                            selection_mode=("points", "box"))
     apply_chart_selection(heat, "fun_breakdown", _cells, replaces=("step", *funnel.BREAKDOWNS))
 
-deals = loaders.get_report(ctx.url, ctx.version, "deals", ctx.filters,
-                           ReportOptions(mode=mode, by=by, history_rows=GRID_ROWS))
+deals = loaders.get_first_deals(ctx.url, ctx.version, ctx.filters, ReportOptions(mode=mode, by=by), GRID_ROWS)
 title = "Deals behind the selection" if ctx.filters.selection else "All deals in this funnel"
-st.subheader(f"{title} · {deals.height:,} deals · {format_money(float(deals['amount'].sum()))}")
-if deals.height > GRID_ROWS:
+st.subheader(f"{title} · {deals.deals:,} deals · {format_money(deals.amount)}")
+if deals.deals > GRID_ROWS:
     st.caption(f"The grid holds the first {GRID_ROWS:,} deals by creation date; its filters and sort apply to all "
-               f"{deals.height:,} in the export. Drag a box on the funnel to narrow.")
-view = explorer_grid(deals, key="fun_grid", limit=GRID_ROWS, first=DEAL_COLUMNS_FIRST, last=DEAL_COLUMNS_LAST,
+               f"{deals.deals:,} in the export. Drag a box on the funnel to narrow.")
+view = explorer_grid(deals.rows, key="fun_grid", limit=GRID_ROWS, first=DEAL_COLUMNS_FIRST, last=DEAL_COLUMNS_LAST,
                      links=customer_links.grid_links("customer_name"))
 customer_links.ticked_links(view.ticked, "customer_name")
 export_grid_view(
-    view, None if deals.height <= GRID_ROWS else lambda: loaders.get_report(
-        ctx.url, ctx.version, "deals", ctx.filters, ReportOptions(mode=mode, by=by)), deals.height,
+    view, None if deals.deals <= GRID_ROWS else lambda: loaders.get_report(
+        ctx.url, ctx.version, "deals", ctx.filters, ReportOptions(mode=mode, by=by)), deals.deals,
     f"{mode} funnel; " + (ctx.filters.describe() if ctx.filters.selection else "all deals"),
     base="deals", title="Deals behind the funnel selection", filters=ctx.filters, data_version=ctx.version,
     key="fun_export", metric_keys=("win_rate", "pipeline_value", "weighted_pipeline"))

@@ -349,18 +349,9 @@ class DealDrill:
     values: tuple[str, ...] = ()
 
 
-def deals_behind(ds: Dataset, period: Period, mode: FunnelMode = "cohort", drill: DealDrill | None = None,
-                 history_rows: int | None = None) -> pl.DataFrame:
-    """The deals behind a funnel selection, with their customer's name, expected close date, current state
-    and stage history, oldest first.
-
-    Cohort/strict: deals created in the period whose level reached any selected
-    step (or all of the cohort); snapshot: deals open at the period end in a
-    selected stage. A breakdown value narrows to that owner/team/...
-    With ``history_rows``, only the first that many deals get their history (the
-    rest null): what a page's grid shows, without writing it for every deal.
-    """
-    drill = drill or DealDrill()
+def _selected(ds: Dataset, period: Period, mode: FunnelMode, drill: DealDrill) -> pl.LazyFrame:
+    """The deals a selection points at (rows of ``ds.opportunities``; in snapshot mode with their stage at the
+    period end): see deals_behind."""
     if mode == "snapshot":
         stages = stage_set(ds.pipeline_stages)
         deals = stage_at(ds, period, open_at(ds, period))
@@ -371,16 +362,24 @@ def deals_behind(ds: Dataset, period: Period, mode: FunnelMode = "cohort", drill
         deals = reached_levels(ds, period, mode)
         if drill.steps:
             deals = deals.filter(pl.col("level") >= min(drill.steps))
-        deals = stage_at(ds, period, deals)
     if drill.by and drill.values:
         deals = deals.filter(pl.col(drill.by).fill_null("(none)").is_in(list(drill.values)))
+    return deals
+
+
+_ORDER = ("created_at", "opportunity_id")
+"""The order of a deal list: oldest first."""
+
+
+def _described(ds: Dataset, period: Period, deals: pl.LazyFrame) -> pl.DataFrame:
+    """``deals`` (with their stage at the period end) as a deal list: customer name, state at the period end,
+    stage history; oldest first."""
     status_then = (
         pl.when(one_of("status", CLOSED) & (pl.col("closed_at") < period.end_ts))
         .then(pl.col("status")).otherwise(pl.lit("open"))
     )
-    deals = deals.with_columns(status_at_end=status_then).sort("created_at", "opportunity_id")
-    wanted = deals.select("deal_key") if history_rows is None else deals.select("deal_key").head(history_rows)
-    history = stage_history(ds, period, wanted)
+    deals = deals.with_columns(status_at_end=status_then).sort(*_ORDER)
+    history = stage_history(ds, period, deals.select("deal_key"))
     return (
         deals.join(history, on="deal_key", how="left", maintain_order="left")
         .join(ds.customers.select("customer_id", customer_name="name"), on="customer_id", how="left",
@@ -396,3 +395,41 @@ def deals_behind(ds: Dataset, period: Period, mode: FunnelMode = "cohort", drill
         )
         .collect()
     )
+
+
+def deals_behind(ds: Dataset, period: Period, mode: FunnelMode = "cohort", drill: DealDrill | None = None) -> pl.DataFrame:
+    """The deals behind a funnel selection, with their customer's name, expected close date, current state
+    and stage history, oldest first.
+
+    Cohort/strict: deals created in the period whose level reached any selected
+    step (or all of the cohort); snapshot: deals open at the period end in a
+    selected stage. A breakdown value narrows to that owner/team/...
+    """
+    deals = _selected(ds, period, mode, drill or DealDrill())
+    return _described(ds, period, deals if mode == "snapshot" else stage_at(ds, period, deals))
+
+
+@dataclass(frozen=True)
+class DealList:
+    """The first deals of deals_behind (``rows``, in its order and columns) and how many deals it holds in
+    all, with their amount: what a page shows of a list that may hold millions of deals."""
+
+    rows: pl.DataFrame
+    deals: int
+    amount: float
+
+    def estimated_size(self) -> int:
+        """Bytes held (Polars' estimate), for a cache's memory budget."""
+        return int(self.rows.estimated_size())
+
+
+def first_deals(ds: Dataset, period: Period, mode: FunnelMode = "cohort", drill: DealDrill | None = None,
+                rows: int = 5_000) -> DealList:
+    """deals_behind's first ``rows`` deals, its count and its amount, without building the rest: only the
+    keys of every selected deal are collected; their stage, history and customer name are looked up for
+    the first ``rows`` alone (at 10M deals a funnel holds millions)."""
+    keys = _selected(ds, period, mode, drill or DealDrill()).select("deal_key", *_ORDER, "amount").collect()
+    totals = keys.select(deals=pl.len(), amount=cents_sum(pl.col("amount")))
+    first = keys.bottom_k(rows, by=list(_ORDER)).select("deal_key")
+    listed = _described(ds, period, stage_at(ds, period, ds.opportunities.join(first.lazy(), on="deal_key", how="semi")))
+    return DealList(listed, int(totals["deals"][0]), float(totals["amount"][0] or 0.0))

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import polars as pl
 import streamlit as st
@@ -22,9 +22,10 @@ from crm.cross_sell import association_rules, rule_targets
 from crm.dataset import Frames, Progress, load_frames
 from crm.digest import Undigestable, digest
 from crm.filters import Filters, Period
+from crm.metrics import funnel
 from crm.metrics.kpis import Values
 from crm.narrowing import evaluate, member_ids, narrow, narrowing_scope, scores
-from crm.reports import DEFAULT_OPTIONS, ReportOptions
+from crm.reports import DEFAULT_OPTIONS, ReportOptions, first_deals
 from crm.segment_rules import SegmentRule
 from crm.segments import customer_table
 from crm.store import Store
@@ -227,6 +228,13 @@ RESULT_BUDGET_MB = 1024
 """Memory for the page tables shared by every session (``CRM_RESULT_CACHE_MB``)."""
 
 
+class _Sized(Protocol):
+    def estimated_size(self) -> float: ...
+
+
+_Table = TypeVar("_Table", bound=_Sized)
+
+
 class _Tables:
     """Tables computed for the pages, shared by every session and held within a memory budget (Polars'
     estimate of each), the least recently used dropped first: a count of entries does not bound memory when
@@ -237,13 +245,14 @@ class _Tables:
     def __init__(self, budget_bytes: int) -> None:
         self.budget = budget_bytes
         self.lock = threading.Lock()
-        self.held: OrderedDict[bytes, pl.DataFrame] = OrderedDict()
+        self.held: OrderedDict[bytes, _Sized] = OrderedDict()
         self.size = 0
         self.computing: dict[bytes, threading.Lock] = {}
 
-    def get(self, arguments: tuple[Any, ...], compute: Callable[[], pl.DataFrame]) -> pl.DataFrame:
-        """The table for ``arguments`` (what it is computed from), computed by ``compute`` when not held.
-        Arguments without an exact digest (crm.digest) are computed each time."""
+    def get(self, arguments: tuple[Any, ...], compute: Callable[[], _Table]) -> _Table:
+        """The table for ``arguments`` (what it is computed from), computed by ``compute`` when not held
+        (a frame, or anything with Polars' ``estimated_size``). Arguments without an exact digest
+        (crm.digest) are computed each time."""
         try:
             key = digest(arguments)
         except Undigestable:
@@ -251,12 +260,12 @@ class _Tables:
         with self.lock:
             if key in self.held:
                 self.held.move_to_end(key)
-                return self.held[key]
+                return cast(_Table, self.held[key])
             gate = self.computing.setdefault(key, threading.Lock())
         with gate:
             with self.lock:
                 if key in self.held:
-                    return self.held[key]
+                    return cast(_Table, self.held[key])
             try:
                 value = compute()
             finally:
@@ -325,6 +334,16 @@ def get_report(url: str, version: int, name: str, filters: Filters, options: Rep
             return results.report(get_frames(url, version), name, filters, options)
 
     return _tables().get(("report", url, version, name, filters, options), compute)
+
+
+def get_first_deals(url: str, version: int, filters: Filters, options: ReportOptions, rows: int) -> funnel.DealList:
+    """The deals report's first ``rows`` deals with its count and amount (crm.reports.first_deals), shared
+    like get_report's tables: a page's grid without the millions of deals behind it at 10M."""
+    def compute() -> funnel.DealList:
+        with computing():
+            return first_deals(get_frames(url, version), filters, options, rows)
+
+    return _tables().get(("first_deals", url, version, filters, options, rows), compute)
 
 
 # --- the Segments page: customers scored and selected within the person's scope -------------------------

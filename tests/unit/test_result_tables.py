@@ -9,6 +9,7 @@ import time
 
 import polars as pl
 
+from crm.metrics import funnel
 from crm.ui.loaders import _Tables
 
 
@@ -44,6 +45,21 @@ def test_a_table_larger_than_a_quarter_of_the_budget_is_not_kept():
         assert got.height == 251
     assert len(computed) == 2
     assert tables.size == 0
+
+
+def test_a_deal_list_counts_as_its_rows():
+    tables = _Tables(budget_bytes=8 * 1000)
+    computed: list[int] = []
+
+    def get(name: str, rows: int) -> funnel.DealList:
+        return tables.get((name,), lambda: computed.append(rows) or funnel.DealList(table(rows), 1_000_000, 5.0))
+
+    assert get("head", 240).deals == 1_000_000  # 240 rows shown of a million: 1,920 bytes held
+    assert get("head", 240).rows.height == 240 and computed == [240]
+    assert tables.size == 8 * 240
+    get("big", 251)  # over a quarter of the budget by its rows: handed out, not kept
+    get("big", 251)
+    assert computed == [240, 251, 251]
 
 
 def test_sessions_asking_at_once_compute_a_table_once():

@@ -111,6 +111,49 @@ def test_breakdown_by_owner_and_drill_to_the_deals():
     assert behind.filter(pl.col("opportunity_id") == "B")["stage"].item() == "won"
 
 
+@pytest.mark.parametrize(("mode", "drill", "rows", "first", "count", "amount"), [
+    # cohort: the ten deals created in January (not G), 1 + 2 + ... + 512 = 1023; ties on the day by id
+    ("cohort", funnel.DealDrill(), 3, ["A", "B", "C"], 10, 1023.0),
+    # levels >= 4: C5 E4 H5 K4 = 4 + 16 + 64 + 512
+    ("cohort", funnel.DealDrill(steps=(4,)), 2, ["C", "E"], 4, 596.0),
+    # strict levels >= 3: B D E F I K = 2 + 8 + 16 + 32 + 128 + 512
+    ("strict", funnel.DealDrill(steps=(3,)), 2, ["B", "D"], 6, 698.0),
+    # open at 1 Feb: G (created in December) first, then A D E F I J K by id; 257 + 1000 + 168 + 528
+    ("snapshot", funnel.DealDrill(), 3, ["G", "A", "D"], 8, 1953.0),
+    # in proposal at the end: D F I = 8 + 32 + 128; fewer deals than rows: all of them
+    ("snapshot", funnel.DealDrill(steps=(3,)), 5, ["D", "F", "I"], 3, 168.0),
+])
+def test_first_deals_lists_the_first_rows_and_counts_them_all(ds, mode, drill, rows, first, count, amount):
+    listed = funnel.first_deals(ds, JAN, mode, drill, rows)
+    assert listed.rows["opportunity_id"].to_list() == first
+    assert (listed.deals, listed.amount) == (count, amount)
+    whole = funnel.deals_behind(ds, JAN, mode, drill)
+    assert listed.rows.equals(whole.head(rows))  # the same columns, values and order as the whole list's head
+
+
+def test_first_deals_look_up_stage_and_history_for_the_rows_shown(ds):
+    listed = funnel.first_deals(ds, JAN, "cohort", funnel.DealDrill(steps=(4,)), 2).rows
+    c, e = listed.to_dicts()
+    assert (c["status"], c["stage"], c["closed_at"]) == ("won", "won", ts("2026-01-25"))
+    assert c["history"] == "lead 2026-01-02 → proposal 2026-01-06 → negotiation 2026-01-15 → won 2026-01-25"
+    assert (e["status"], e["stage"], e["closed_at"]) == ("open", "negotiation", None)
+    snapshot = funnel.first_deals(ds, JAN, "snapshot", funnel.DealDrill(), 1).rows
+    assert snapshot.select("opportunity_id", "stage", "history").row(0) == (
+        "G", "qualified", "lead 2025-12-10 → qualified 2026-01-04")
+
+
+def test_first_deals_of_a_breakdown_value_and_of_none():
+    deals = [deal("A", 10, owner="Ann"), deal("B", 20, owner="Ann", status="won", closed="2026-01-20"),
+             deal("C", 30, owner="Bob"), deal("D", 40, owner=None)]
+    ds = narrow(frames_from_rows({"opportunities": deals}), Filters.create(JAN, scope=Scope()))
+    none = funnel.first_deals(ds, JAN, "cohort", funnel.DealDrill(by="owner", values=("(none)",)), 10)
+    assert (none.rows["opportunity_id"].to_list(), none.deals, none.amount) == (["D"], 1, 40.0)
+    ann = funnel.first_deals(ds, JAN, "cohort", funnel.DealDrill(by="owner", values=("Ann",)), 1)
+    assert (ann.rows["opportunity_id"].to_list(), ann.deals, ann.amount) == (["A"], 2, 30.0)
+    nobody = funnel.first_deals(ds, JAN, "cohort", funnel.DealDrill(by="owner", values=("Zoe",)), 10)
+    assert (nobody.rows.height, nobody.deals, nobody.amount) == (0, 0, 0.0)
+
+
 def test_stage_velocity_by_hand():
     deals = [deal("V1", 1, created="2026-01-01"), deal("V2", 1, created="2026-01-02")]
     history = [

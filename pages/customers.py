@@ -1,6 +1,7 @@
 """Churn and retention: churn trend, customer flow, cohort retention, churn by customer attribute,
 on the store's churn basis (activity or subscription; set on the Data page)."""
 
+import polars as pl
 import streamlit as st
 
 from crm.charts import (
@@ -18,7 +19,7 @@ from crm.reports import ReportOptions
 from crm.selections import tile_notes
 from crm.settings import ChurnBasis
 from crm.ui import loaders
-from crm.ui.columns import percent_column
+from crm.ui.columns import percent_column, points_column
 from crm.ui.frame import page_choice, page_frame
 from crm.ui.layout import tile_grid
 from crm.ui.tiles import kpi_tile
@@ -84,13 +85,14 @@ else:
 st.subheader("Churn by customer attribute")
 dim = page_choice("dim", "Break down by", CHURN_DIMENSIONS, "region", "cus_dim")
 by_dim = loaders.get_report(ctx.url, ctx.version, "churn_by", ctx.filters, ReportOptions(window=window, by=dim))
-left, right = st.columns([3, 2])
-left.plotly_chart(build_churn_by_chart(by_dim, dim), key="cus_churn_by")
-right.dataframe(by_dim.select(dim, "active_before", "churned", "churn_rate", "churn_rate_previous", "change"),
-                hide_index=True, key="cus_churn_by_table", column_config={
-                    dim: st.column_config.TextColumn(dim.capitalize()),
-                    "active_before": st.column_config.NumberColumn("Active before"),
-                    "churn_rate": percent_column("Churn"),
-                    "churn_rate_previous": percent_column("Previous"),
-                    "change": percent_column("Change"),
-                })
+# The chart, then its table at full width: six columns beside the chart scrolled sideways at 1024 px.
+st.plotly_chart(build_churn_by_chart(by_dim, dim), key="cus_churn_by")
+st.dataframe(by_dim.select(dim, "active_before", "churned", "churn_rate", "churn_rate_previous", pl.col("change") * 100),
+             hide_index=True, key="cus_churn_by_table", column_config={
+                 dim: st.column_config.TextColumn(dim.capitalize()),
+                 "active_before": st.column_config.NumberColumn("Active before"),
+                 "churned": st.column_config.NumberColumn("Churned"),
+                 "churn_rate": percent_column("Churn"),
+                 "churn_rate_previous": percent_column("Previous period"),
+                 "change": points_column("Change"),
+             })

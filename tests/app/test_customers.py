@@ -36,6 +36,10 @@ def test_tiles_and_tables_follow_the_activity_window(app_store, window):
     table = at.dataframe[0].value
     assert list(table["segment"]) == by_segment["segment"].to_list()
     assert list(table["churn_rate"]) == pytest.approx(by_segment["churn_rate"].to_list())
+    # the change in percentage points: (this period's rate - the previous one's) x 100
+    points = [None if now is None or before is None else (now - before) * 100
+              for now, before in by_segment.select("churn_rate", "churn_rate_previous").iter_rows()]
+    assert [None if v != v else v for v in table["change"]] == pytest.approx(points)
     assert at.query_params["window"] == str(window)
 
 

@@ -18,7 +18,8 @@ unchanged. Definitions (DESIGN.md, binding):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import polars as pl
@@ -424,12 +425,24 @@ class DealList:
 
 
 def first_deals(ds: Dataset, period: Period, mode: FunnelMode = "cohort", drill: DealDrill | None = None,
-                rows: int = 5_000) -> DealList:
+                rows: int = 5_000, rows_of: Callable[[str, pl.Series], pl.LazyFrame] | None = None) -> DealList:
     """deals_behind's first ``rows`` deals, its count and its amount, without building the rest: only the
     keys of every selected deal are collected; their stage, history and customer name are looked up for
-    the first ``rows`` alone (at 10M deals a funnel holds millions)."""
+    the first ``rows`` alone (at 10M deals a funnel holds millions). ``rows_of(table, deal_keys)``: the
+    rows of ``opportunities`` or ``stages`` of deals by their ``deal_key`` (crm.narrowing.deal_rows:
+    lookups, not joins over the whole tables); None: semi-joins on ``ds``."""
     keys = _selected(ds, period, mode, drill or DealDrill()).select("deal_key", *_ORDER, "amount").collect()
     totals = keys.select(deals=pl.len(), amount=cents_sum(pl.col("amount")))
-    first = keys.bottom_k(rows, by=list(_ORDER)).select("deal_key")
-    listed = _described(ds, period, stage_at(ds, period, ds.opportunities.join(first.lazy(), on="deal_key", how="semi")))
+    first = keys.bottom_k(rows, by=list(_ORDER)).get_column("deal_key")
+
+    def of(table: str) -> pl.DataFrame:
+        found = (getattr(ds, table).join(first.to_frame().lazy(), on="deal_key", how="semi") if rows_of is None
+                 else rows_of(table, first))
+        return found.collect()
+
+    deals = of("opportunities")
+    looked_up = {"stages": of("stages").lazy(),
+                 "customers": ds.customers.filter(pl.col("customer_id").is_in(deals["customer_id"].unique().implode()))}
+    shown = replace(ds, narrowed=lambda name: looked_up[name] if name in looked_up else ds.narrowed(name))
+    listed = _described(shown, period, stage_at(shown, period, deals.lazy()))
     return DealList(listed, int(totals["deals"][0]), float(totals["amount"][0] or 0.0))

@@ -9,6 +9,7 @@ import pytest
 
 from crm.dataset import frames_from_rows
 from crm.filters import Filters, Period
+from crm import reports
 from crm.metrics import funnel
 from crm.narrowing import narrow
 from crm.scope import Scope
@@ -152,6 +153,41 @@ def test_first_deals_of_a_breakdown_value_and_of_none():
     assert (ann.rows["opportunity_id"].to_list(), ann.deals, ann.amount) == (["A"], 2, 30.0)
     nobody = funnel.first_deals(ds, JAN, "cohort", funnel.DealDrill(by="owner", values=("Zoe",)), 10)
     assert (nobody.rows.height, nobody.deals, nobody.amount) == (0, 0, 0.0)
+
+
+def test_the_report_looks_the_first_deals_up_by_key_within_a_region():
+    # deals in two regions, listed in the store's order, not by creation; the history of
+    # every deal, Europe's and not, lies mixed in one table
+    customers = [{"customer_id": "EU1", "name": "Alpha", "region": "Europe"},
+                 {"customer_id": "EU2", "name": "Beta", "region": "Europe"},
+                 {"customer_id": "US1", "name": "Gamma", "region": "North America"}]
+    deals = [deal("P", 1, created="2026-01-09", customer_id="EU2", region="Europe"),
+             deal("Q", 2, created="2026-01-03", customer_id="US1", region="North America"),
+             deal("R", 4, created="2026-01-05", customer_id="EU1", region="Europe", status="won", closed="2026-01-20"),
+             deal("S", 8, created="2026-01-04", customer_id="EU2", region="Europe"),
+             deal("T", 16, created="2026-01-07", customer_id="EU1", region="Europe")]
+    history = [*hist("T", ("lead", "2026-01-07"), ("proposal", "2026-01-15")),
+               *hist("Q", ("lead", "2026-01-03"), ("qualified", "2026-01-04")),
+               *hist("R", ("lead", "2026-01-05"), ("won", "2026-01-20")),
+               *hist("S", ("lead", "2026-01-04"), ("qualified", "2026-01-06")),
+               *hist("P", ("lead", "2026-01-09"))]
+    frames = frames_from_rows({"customers": customers, "opportunities": deals, "opportunity_stages": history})
+    europe = Filters.create(JAN, regions=("Europe",), scope=Scope())
+    # Europe: P R S T (not Q), 1 + 4 + 8 + 16 = 29; by creation S (4th), R (5th), T (7th), P (9th)
+    listed = reports.first_deals(frames, europe, reports.ReportOptions(mode="cohort"), rows=3)
+    assert listed.rows["opportunity_id"].to_list() == ["S", "R", "T"]
+    assert (listed.deals, listed.amount) == (4, 29.0)
+    assert listed.rows["customer_name"].to_list() == ["Beta", "Alpha", "Alpha"]
+    assert listed.rows["stage"].to_list() == ["qualified", "won", "proposal"]
+    assert listed.rows["history"].to_list() == ["lead 2026-01-04 → qualified 2026-01-06", "lead 2026-01-05 → won 2026-01-20",
+                                                "lead 2026-01-07 → proposal 2026-01-15"]
+    assert listed.rows.equals(funnel.deals_behind(narrow(frames, europe), JAN).head(3))
+    # at the qualified step or beyond: R (won), S, T; in snapshot mode the open ones: P S T
+    reached = reports.first_deals(frames, europe.with_selection((("step", "2"),)), reports.ReportOptions(), rows=5)
+    assert (reached.rows["opportunity_id"].to_list(), reached.deals, reached.amount) == (["S", "R", "T"], 3, 28.0)
+    snapshot = reports.first_deals(frames, europe, reports.ReportOptions(mode="snapshot"), rows=2)
+    assert (snapshot.rows["opportunity_id"].to_list(), snapshot.deals, snapshot.amount) == (["S", "T"], 3, 25.0)
+    assert snapshot.rows["stage"].to_list() == ["qualified", "proposal"]
 
 
 def test_stage_velocity_by_hand():

@@ -44,11 +44,12 @@ from crm import demo  # noqa: E402
 from crm.business_hours import BusinessCalendar, with_business_seconds  # noqa: E402
 from crm.dataset import COLUMNS, Frames, enrich, frames_from_rows  # noqa: E402
 from crm.filters import Filters, Period  # noqa: E402
-from crm.metrics import compute_with_previous, monthly_trend  # noqa: E402
+from crm.metrics import compute_with_previous  # noqa: E402
 from crm.metrics.kpis import METRIC_SETS  # noqa: E402
 from crm.metrics.periods import Buckets  # noqa: E402
 from crm.narrowing import narrow  # noqa: E402
 from crm.reports import ReportOptions, build_report, first_deals  # noqa: E402
+from crm.results import computed_trend  # noqa: E402
 from crm.scope import Scope  # noqa: E402
 
 try:
@@ -90,13 +91,10 @@ def kpis_of(metric_set: str) -> Panel:
 
 def kpi_trend_of(metric_set: str) -> Panel:
     """loaders.get_trend for a page's ``metric_set``: 12 months ending with the period's last day (anchored
-    there, as the app caches it)."""
-    summaries = METRIC_SETS[metric_set]
-
+    there, as the app caches it), computed as crm.results computes it (the whole months before the last
+    kept per filter in memory; the kept files on disk aside)."""
     def trend(frames: Frames, v: View) -> pl.DataFrame:
-        end = v.filters.period.end
-        anchored = v.filters.with_period(Period(end, end))
-        return monthly_trend(narrow(frames, anchored), anchored.period, 12, summaries)
+        return computed_trend(frames, v.filters.ending(), 12, metric_set)
 
     return trend
 

@@ -98,11 +98,17 @@ def monthly_trend(ds: Dataset, end: Period, months: int = 12, summaries: Sequenc
     The last month is cut at the period's last day; each month applies the same
     rules as a one-month period, so a month and its point on the trend agree.
     """
-    periods = month_periods(end.end, months)
-    rows = compute_many(ds, periods, summaries)
+    return trend_of(ds, month_periods(end.end, months), summaries)
+
+
+def trend_of(ds: Dataset, periods: Sequence[Period], summaries: Sequence[Summary] = SUMMARIES) -> pl.DataFrame:
+    """``monthly_trend``'s rows for the given months (``month`` = each period's start, ``month_end`` its
+    last day): each period gets the values it gets on its own, so the rows of two calls can be put
+    together."""
+    rows = compute_many(ds, periods, summaries) if periods else []
     return pl.DataFrame(
         [{"month": p.start, "month_end": p.end, **row} for p, row in zip(periods, rows, strict=True)],
-        schema_overrides={m.key: pl.Float64 for m in METRICS},
+        schema={"month": pl.Date, "month_end": pl.Date, **{m.key: pl.Float64 for m in METRICS}},
     )
 
 

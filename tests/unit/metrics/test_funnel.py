@@ -7,9 +7,9 @@ from datetime import date, datetime
 import polars as pl
 import pytest
 
+from crm import reports
 from crm.dataset import frames_from_rows
 from crm.filters import Filters, Period
-from crm import reports
 from crm.metrics import funnel
 from crm.narrowing import narrow
 from crm.scope import Scope

@@ -44,7 +44,7 @@ from crm import demo  # noqa: E402
 from crm.business_hours import BusinessCalendar, with_business_seconds  # noqa: E402
 from crm.dataset import COLUMNS, Frames, enrich, frames_from_rows  # noqa: E402
 from crm.filters import Filters, Period  # noqa: E402
-from crm.metrics import compute_with_previous  # noqa: E402
+from crm.metrics import compute_with_previous, monthly_trend  # noqa: E402
 from crm.metrics.kpis import METRIC_SETS  # noqa: E402
 from crm.metrics.periods import Buckets  # noqa: E402
 from crm.narrowing import narrow  # noqa: E402
@@ -89,12 +89,18 @@ def kpis_of(metric_set: str) -> Panel:
     return lambda frames, v: compute_with_previous(narrow(frames, v.filters), v.filters.period, summaries)
 
 
-def kpi_trend_of(metric_set: str) -> Panel:
+def kpi_trend_of(metric_set: str, reuse_months: bool = False) -> Panel:
     """loaders.get_trend for a page's ``metric_set``: 12 months ending with the period's last day (anchored
-    there, as the app caches it), computed as crm.results computes it (the whole months before the last
-    kept per filter in memory; the kept files on disk aside)."""
+    there, as the app caches it). ``reuse_months``: computed as crm.results computes it, the whole months
+    before the last kept per filter in memory (what a server does; bench_scale's page times); without it
+    every month is computed, as the references compute them (the side-by-side comparison here)."""
+    summaries = METRIC_SETS[metric_set]
+
     def trend(frames: Frames, v: View) -> pl.DataFrame:
-        return computed_trend(frames, v.filters.ending(), 12, metric_set)
+        anchored = v.filters.ending()
+        if reuse_months:
+            return computed_trend(frames, anchored, 12, metric_set)
+        return monthly_trend(narrow(frames, anchored), anchored.period, 12, summaries)
 
     return trend
 

@@ -88,14 +88,16 @@ def pages() -> dict[str, dict[str, Callable[..., Any]]]:
         return customer_table(frames, scored, v.filters.period.end, limit=5_000)
 
     return {
-        "cockpit": {"kpis + previous": kpis_of("cockpit"), "kpi trend (12 months)": kpi_trend_of("cockpit"),
+        # the trends as a server computes them: a filter's whole months reused (crm.results.computed_trend)
+        "cockpit": {"kpis + previous": kpis_of("cockpit"),
+                    "kpi trend (12 months)": kpi_trend_of("cockpit", reuse_months=True),
                     "revenue_by_month": report("revenue_by_month")},
         "funnel": FUNNEL_PAGE,
-        "satisfaction": SATISFACTION_PAGE,
-        "service": SERVICE_PAGE,
+        "satisfaction": {**SATISFACTION_PAGE, "kpi trend (12 months)": kpi_trend_of("satisfaction", reuse_months=True)},
+        "service": {**SERVICE_PAGE, "kpi trend (12 months)": kpi_trend_of("service", reuse_months=True)},
         "churn & retention": {
             "churn_summary": report("churn_summary", window=ACTIVE_WINDOW_DAYS),
-            "kpi trend (12 months)": kpi_trend_of("customers"),
+            "kpi trend (12 months)": kpi_trend_of("customers", reuse_months=True),
             "churn_trend": report("churn_trend", window=ACTIVE_WINDOW_DAYS),
             "cohort_retention": report("cohort_retention", window=ACTIVE_WINDOW_DAYS),
             "churn_by (region)": report("churn_by", window=ACTIVE_WINDOW_DAYS, by="region"),

@@ -502,9 +502,13 @@ def check_session(store: Store, token: str | None, now: datetime | None = None,
         _end_session(store, digest, reason, at, "session.expired" if reason == "idle" else "session.ended", detail)
         return SessionCheck(None, reason)
     if session.last_seen_at is None or at - session.last_seen_at >= SESSION_TOUCH_INTERVAL:
-        with store.transaction() as conn:
-            conn.execute(sessions.update().where(sessions.c.token_hash == digest, sessions.c.ended_at.is_(None))
-                         .values(last_seen_at=at))
+        try:
+            with store.transaction() as conn:
+                conn.execute(sessions.update().where(sessions.c.token_hash == digest, sessions.c.ended_at.is_(None))
+                             .values(last_seen_at=at))
+        except sa.exc.OperationalError as exc:  # the session is valid: a busy store costs its idle clock a touch
+            log.warning("could not note session activity (%s); the next page view tries again",
+                        str(exc.orig or exc).splitlines()[0])
     return SessionCheck(user)
 
 

@@ -58,6 +58,10 @@ TABLE_STAMP = "table_stamp:"
 """crm_meta key prefix of the per-table stamps (``table_stamp:tickets``)."""
 
 
+SQLITE_BUSY_SECONDS = 30.0
+"""How long a SQLite connection waits for another's lock before "database is locked"."""
+
+
 class Store:
     """One SQL store reached through SQLAlchemy."""
 
@@ -76,8 +80,11 @@ class Store:
             except OSError as exc:
                 raise StoreError(f"cannot create the folder {folder} for the SQLite store: {exc.strerror or exc}") from None
         self.url = parsed
+        # SQLite: wait for another connection's write lock up to SQLITE_BUSY_SECONDS, not Python's 5 s (twenty
+        # sessions at once in one server queued past 5 s behind each other's writes: "database is locked")
+        connect_args = {"timeout": SQLITE_BUSY_SECONDS} if parsed.get_backend_name() == "sqlite" else {}
         try:
-            self.engine: Engine = sa.create_engine(parsed, pool_pre_ping=True)
+            self.engine: Engine = sa.create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
         except (sa.exc.ArgumentError, ImportError) as exc:
             raise StoreError(f"cannot open {_describe(parsed)}: {exc}") from None
 

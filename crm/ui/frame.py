@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import NoReturn
 
+import sqlalchemy as sa
 import streamlit as st
 
 from crm.auth import User
@@ -94,7 +95,7 @@ def page_frame(title: str) -> PageContext:
             not_permitted(user, path)
         served = loaders.serve_frames(url, version, progress=loading)
         loading.close()
-    except (StoreError, ConfigError) as exc:
+    except (StoreError, ConfigError, sa.exc.OperationalError) as exc:  # OperationalError: locked, or gone mid-run
         _unreachable(exc)
     frames = served.frames
     anchor = min(frames.last_event_date() or date.today(), date.today())
@@ -147,7 +148,8 @@ def _unreachable(exc: Exception) -> NoReturn:
     name (the full error goes to the server log), keep the page links, try again every RETRY_SECONDS."""
     log.error("The data store cannot be used: %s", exc)
     page_links(current_user())
-    st.error(f"The database cannot be reached right now. The app retries every {RETRY_SECONDS} seconds.",
+    st.error(f"The database cannot be reached right now, or is too busy to answer. The app retries every "
+             f"{RETRY_SECONDS} seconds.",
              icon=":material/database_off:")
     _retry_store()
     st.stop()
@@ -157,7 +159,7 @@ def _unreachable(exc: Exception) -> NoReturn:
 def _retry_store() -> None:
     try:
         loaders.get_store(loaders.database_url()).data_version()
-    except (StoreError, ConfigError) as exc:
+    except (StoreError, ConfigError, sa.exc.OperationalError) as exc:
         log.info("The data store still cannot be used: %s", exc)
         return
     st.rerun(scope="app")

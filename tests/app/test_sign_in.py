@@ -221,13 +221,35 @@ def test_a_provider_s_address_without_a_local_user_is_not_registered(app_store, 
 # --- the store cannot be reached ---------------------------------------------------------------------------
 
 
+def test_a_store_locked_by_another_writer_says_so_instead_of_failing(monkeypatch, tmp_path):
+    import sqlite3
+
+    import crm.store
+
+    monkeypatch.setattr(crm.store, "SQLITE_BUSY_SECONDS", 0.2)  # the app's Store for this new URL waits 0.2 s
+    path = tmp_path / "locked.db"
+    crm.store.Store(f"sqlite:///{path}").ensure_schema()
+    monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{path}")
+    other = sqlite3.connect(path)
+    other.execute("BEGIN EXCLUSIVE")  # e.g. a long import by another process: readers wait, then give up
+    try:
+        at = new_app(None).run()
+    finally:
+        other.rollback()
+        other.close()
+    assert not at.exception, at.exception
+    assert [shown(e.value) for e in at.error] == [
+        "The database cannot be reached right now, or is too busy to answer. The app retries every 15 seconds."]
+    assert sidebar_links(at) == [p.title for p in PAGES]
+
+
 def test_an_unreachable_store_says_so_without_its_address_and_keeps_the_links(monkeypatch):
     monkeypatch.setenv("CRM_DATABASE_URL", "postgresql://crm_owner:s3cret@127.0.0.1:1/crm_production")
     at = new_app(None).run()
     assert not at.exception, at.exception
     said = texts(at)
     assert [shown(e.value) for e in at.error] == [
-        "The database cannot be reached right now. The app retries every 15 seconds."]
+        "The database cannot be reached right now, or is too busy to answer. The app retries every 15 seconds."]
     for secret in ("crm_owner", "s3cret", "127.0.0.1", "crm_production", "postgresql", ":1"):
         assert secret not in said
     assert sidebar_links(at) == [p.title for p in PAGES]

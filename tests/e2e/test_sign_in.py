@@ -189,7 +189,8 @@ def test_a_store_that_cannot_be_reached_is_reported_without_its_address_and_retr
     url, name = missing_database
     with run_streamlit(url, tmp_path / "server.log", admit_session=False) as server:
         visitor.goto(f"{server.url}/funnel")
-        message = visitor.get_by_text("The database cannot be reached right now. The app retries every 15 seconds.")
+        message = visitor.get_by_text("The database cannot be reached right now, or is too busy to answer. "
+                                      "The app retries every 15 seconds.")
         expect(message).to_be_visible()
         wait_until_idle(visitor)
         shown = visitor.get_by_test_id("stApp").inner_text()

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 
 from crm import auth, demo, schema
+from crm import store as crm_store
 from crm.auth import AuthError, Scope, UserError
 from crm.scope import ScopeError
 from crm.store import Store
@@ -301,3 +302,35 @@ def test_an_older_store_gains_the_new_user_columns(tmp_path):
         assert auth.list_users(store)["name"].to_list() == ["ann", "legacy"]
         assert str(_refusal(store, "legacy", PASSWORD, T0)) == "wrong user name or password"  # no hash: no login
         assert store.data_version() == 3
+
+
+@pytest.mark.usefixtures("fast_hashes")
+def test_a_store_busy_writing_does_not_end_a_page_view(tmp_path, monkeypatch, caplog):
+    import crm.store
+
+    monkeypatch.setattr(crm.store, "SQLITE_BUSY_SECONDS", 0.2)  # read when the Store opens its engine
+    path = tmp_path / "crm.db"
+    with Store(f"sqlite:///{path}") as store:
+        auth.add_user(store, "ann", "analyst", PASSWORD)
+        start = datetime.now() + timedelta(seconds=1)  # after the password was set: the session stays valid
+        token = auth.create_session(store, "ann", start)
+        other = sqlite3.connect(path)  # another writer (an import, another server) holds the write lock
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            later = start + timedelta(minutes=5)  # past the touch interval: the check would write last_seen_at
+            assert auth.check_session(store, token, later).user.name == "ann"  # reads still work
+        finally:
+            other.rollback()
+            other.close()
+        assert "could not note session activity (database is locked)" in caplog.text
+        with store.connect() as conn:
+            seen = conn.execute(sa.select(schema.auth_sessions.c.last_seen_at)).scalar()
+        assert seen == start  # not touched while locked
+        assert auth.check_session(store, token, start + timedelta(minutes=6)).user.name == "ann"
+        with store.connect() as conn:
+            assert conn.execute(sa.select(schema.auth_sessions.c.last_seen_at)).scalar() == start + timedelta(minutes=6)
+
+
+def test_sqlite_waits_for_a_lock_longer_than_pythons_five_seconds(tmp_path):
+    with Store(f"sqlite:///{tmp_path / 'crm.db'}") as store, store.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == int(crm_store.SQLITE_BUSY_SECONDS * 1000) > 5000

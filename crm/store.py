@@ -283,11 +283,47 @@ class Store:
         # Not connectorx on SQLite: these reads run in a background thread while the app may write, and
         # connectorx brings its own copy of SQLite, whose file locks the process's sqlite3 does not see (two
         # copies of SQLite in one process break each other's locks; the tests saw "disk I/O error").
+        if self.dialect == "sqlite":
+            pieces = self._sqlite_pieces(table, columns, rows, target)
+            first = next(pieces, None)
+            if first is not None:  # None: a table without rowid; read it as one stream below
+                yield first
+                yield from pieces
+                return
         with self.connect() as conn:
             streamed = conn.execution_options(stream_results=True, yield_per=rows)
             for piece in pl.read_database(query, streamed, iter_batches=True, batch_size=rows,
                                           infer_schema_length=None):
                 yield _conform(piece, target)
+
+    def _sqlite_pieces(self, table: sa.Table, columns: list[str], rows: int,
+                       target: Mapping[str, pl.DataType]) -> Iterator[pl.DataFrame]:
+        """A SQLite table's pieces in rowid order, each read by its own statement: one open cursor over a
+        whole table holds SQLite's shared lock until its last row, so a write (an import, a sign-in) waited
+        for the whole table, past its busy timeout. Between pieces no lock is held; a write in between is
+        seen by the later pieces (the reader keys what it finds to the data version it started from, and
+        the next version's read corrects it). Nothing for a table without rowid (WITHOUT ROWID)."""
+        rowid: sa.ColumnClause[Any] = sa.literal_column("rowid")
+        last: int | None = None
+        while True:
+            query = sa.select(rowid.label("_rowid"), *[table.c[c] for c in columns]).order_by(rowid).limit(rows)
+            if last is not None:
+                query = query.where(rowid > last)
+            try:
+                with self.connect() as conn:
+                    piece = pl.read_database(query, conn, infer_schema_length=None)
+            except sa.exc.OperationalError as exc:
+                if last is None and "rowid" in str(exc.orig):
+                    return
+                raise
+            if piece.is_empty():
+                if last is None:
+                    yield _conform(piece.drop("_rowid"), target)
+                return
+            last = int(piece["_rowid"][-1])
+            yield _conform(piece.drop("_rowid"), target)
+            if piece.height < rows:
+                return
 
     def read_select(self, query: sa.Select, target: Mapping[str, pl.DataType]) -> pl.DataFrame:
         """The rows of a small query (a few columns, few rows) cast to ``target``, through SQLAlchemy."""

@@ -171,6 +171,38 @@ def test_store_scores_on_sqlite(tmp_path):
     store.close()
 
 
+def test_sqlite_pieces_hold_no_lock_between_them(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "loose.db"
+    store = write_store(f"sqlite:///{path}")
+    pieces = store.read_batches("order_items", ["order_id"], rows=1)
+    first = next(pieces)  # the reader is between two pieces, as the quality check is while it checks one
+    writer = sqlite3.connect(path, timeout=0)  # a writer that does not wait: it fails if any lock is held
+    writer.execute("INSERT INTO order_items (order_id, product, quantity, amount) VALUES ('O9', 'Data Connect', 1, 5.0)")
+    writer.commit()
+    writer.close()
+    rest = list(pieces)
+    # O9 came after the first piece in rowid order: the later pieces see it
+    assert sorted([first["order_id"][0], *(p["order_id"][0] for p in rest)]) == sorted(
+        [r["order_id"] for r in ROWS["order_items"]] + ["O9"])
+    assert [p.height for p in rest] == [1, 1, 1]
+    store.close()
+
+
+def test_sqlite_table_without_rowid_is_read_whole(tmp_path):
+    url = f"sqlite:///{tmp_path / 'other.db'}"
+    store = Store(url)
+    store.ensure_schema()
+    with store.transaction() as conn:
+        conn.exec_driver_sql("DROP TABLE interactions")
+        conn.exec_driver_sql("CREATE TABLE interactions (interaction_id TEXT PRIMARY KEY, customer_id TEXT) WITHOUT ROWID")
+        conn.exec_driver_sql("INSERT INTO interactions VALUES ('I1', 'C1'), ('I2', 'C2'), ('I3', 'C1')")
+    pieces = list(store.read_batches("interactions", ["interaction_id", "customer_id"], rows=2))
+    assert sorted(r for p in pieces for r in p.rows()) == [("I1", "C1"), ("I2", "C2"), ("I3", "C1")]
+    store.close()
+
+
 def test_store_scores_of_a_store_in_memory():
     store = write_store("sqlite://")  # in memory: a store without a file
     check_scores(store)

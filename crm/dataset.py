@@ -80,6 +80,9 @@ class Dataset:
     narrowed: Callable[[str], pl.LazyFrame]
     """A table by its Frames field name, narrowed (Frames._select)."""
     pipeline_stages: pl.DataFrame
+    deal_rows: Callable[[str, pl.Series], pl.LazyFrame]
+    """``deal_rows(table, deal_keys)``: the rows of ``opportunities`` or ``stages`` of deals in view by their
+    ``deal_key``, looked up rather than joined (Frames._deal_rows)."""
     settings: ServiceSettings = field(default_factory=ServiceSettings)
     churn_basis: ChurnBasis = ChurnBasis.ACTIVITY
     """What "active customer" means for active customers and churn (a store setting)."""
@@ -236,7 +239,23 @@ class Frames:
         return out
 
     def _dataset(self, narrowed: Callable[[str], pl.LazyFrame]) -> Dataset:
-        return Dataset(narrowed, self.pipeline_stages, settings=self.settings, churn_basis=self.churn_basis)
+        return Dataset(narrowed, self.pipeline_stages, self._deal_rows, settings=self.settings,
+                       churn_basis=self.churn_basis)
+
+    def _deal_rows(self, table: str, deal_keys: pl.Series) -> pl.LazyFrame:
+        """The rows of ``opportunities`` or of the deal history (``stages``) of the deals whose ``deal_key`` is
+        in ``deal_keys``, deals a narrowed Dataset of these frames holds: every history row of a deal in view
+        is in view, so no filter applies. Lookups by the deal's row number, not joins over the whole table:
+        for a page's few thousand deals, a gather of their rows, and one key read per history row (31M rows
+        at 10M deals) instead of hashing every row."""
+        keys = deal_keys.drop_nulls().unique().sort()
+        if table == "opportunities":
+            return self.opportunities[keys].lazy()
+        if table != "stages":
+            raise ValueError(f"deal rows are looked up in opportunities or stages, not {table!r}")
+        wanted = np.zeros(self.opportunities.height, dtype=bool)
+        wanted[keys.to_numpy()] = True
+        return self.stages.filter(self._deals_of("stages", pl.Series(wanted))).lazy()
 
     def last_event_date(self) -> date | None:
         """The latest date any business event is stamped with (None for an empty store)."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import numpy as np
 import polars as pl
 
 from crm.dataset import Dataset, Frames
@@ -46,22 +45,6 @@ def narrow(frames: Frames, filters: Filters) -> Dataset:
     if not (filters.is_narrowed() or members is not None):
         where = {}  # every row: skip the filters (and the deal-history lookups) altogether
     return frames._select(where, filters.products, key=("narrow", filters.without_period()))
-
-
-def deal_rows(frames: Frames, table: str, deal_keys: pl.Series) -> pl.LazyFrame:
-    """The rows of ``opportunities`` or of the deal history (``stages``) of the deals whose ``deal_key`` is in
-    ``deal_keys``, deals a ``narrow`` of ``frames`` holds: every history row of a deal in view is in view, so
-    no filter applies. Lookups by the deal's row number, not joins over the whole table: for a page's few
-    thousand deals, a gather of their rows, and one key read per history row (31M rows at 10M deals)
-    instead of hashing every row."""
-    keys = deal_keys.drop_nulls().unique().sort()
-    if table == "opportunities":
-        return frames.opportunities[keys].lazy()
-    if table != "stages":
-        raise ValueError(f"deal_rows looks up opportunities or stages, not {table!r}")
-    wanted = np.zeros(frames.opportunities.height, dtype=bool)
-    wanted[keys.to_numpy()] = True
-    return frames.stages.filter(frames._deals_of("stages", pl.Series(wanted))).lazy()
 
 
 def narrowing_scope(filters: Filters) -> Scope:

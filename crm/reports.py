@@ -19,7 +19,7 @@ from crm.metrics import churn, compute_with_previous, definitions, funnel, month
 from crm.metrics.kpis import compute_many
 from crm.metrics.periods import with_coverage
 from crm.metrics.sales import summarise_revenue_over, summarise_sales_over
-from crm.narrowing import deal_rows, narrow, narrowing_scope
+from crm.narrowing import narrow, narrowing_scope
 from crm.segments import transitions
 
 
@@ -373,8 +373,7 @@ def first_deals(frames: Frames, filters: Filters, options: ReportOptions = DEFAU
     """The deals report's first ``rows`` deals, with how many it holds and their amount (a page's grid and
     heading), without building the rest (funnel.first_deals)."""
     return funnel.first_deals(narrow(frames, filters), filters.period, options.mode,
-                              deal_drill(filters, _funnel_by(options)), rows,
-                              rows_of=lambda table, keys: deal_rows(frames, table, keys))
+                              deal_drill(filters, _funnel_by(options)), rows)
 
 
 def rfm_transitions_report(frames: Frames, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:

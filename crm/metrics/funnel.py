@@ -18,7 +18,6 @@ unchanged. Definitions (DESIGN.md, binding):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -425,23 +424,16 @@ class DealList:
 
 
 def first_deals(ds: Dataset, period: Period, mode: FunnelMode = "cohort", drill: DealDrill | None = None,
-                rows: int = 5_000, rows_of: Callable[[str, pl.Series], pl.LazyFrame] | None = None) -> DealList:
+                rows: int = 5_000) -> DealList:
     """deals_behind's first ``rows`` deals, its count and its amount, without building the rest: only the
-    keys of every selected deal are collected; their stage, history and customer name are looked up for
-    the first ``rows`` alone (at 10M deals a funnel holds millions). ``rows_of(table, deal_keys)``: the
-    rows of ``opportunities`` or ``stages`` of deals by their ``deal_key`` (crm.narrowing.deal_rows:
-    lookups, not joins over the whole tables); None: semi-joins on ``ds``."""
+    keys of every selected deal are collected; their rows, stage, history and customer name are looked up
+    for the first ``rows`` alone (at 10M deals a funnel holds millions; ``Dataset.deal_rows``)."""
     keys = _selected(ds, period, mode, drill or DealDrill()).select("deal_key", *_ORDER, "amount").collect()
     totals = keys.select(deals=pl.len(), amount=cents_sum(pl.col("amount")))
     first = keys.bottom_k(rows, by=list(_ORDER)).get_column("deal_key")
 
-    def of(table: str) -> pl.DataFrame:
-        found = (getattr(ds, table).join(first.to_frame().lazy(), on="deal_key", how="semi") if rows_of is None
-                 else rows_of(table, first))
-        return found.collect()
-
-    deals = of("opportunities")
-    looked_up = {"stages": of("stages").lazy(),
+    deals = ds.deal_rows("opportunities", first).collect()
+    looked_up = {"stages": ds.deal_rows("stages", first).collect().lazy(),
                  "customers": ds.customers.filter(pl.col("customer_id").is_in(deals["customer_id"].unique().implode()))}
     shown = replace(ds, narrowed=lambda name: looked_up[name] if name in looked_up else ds.narrowed(name))
     listed = _described(shown, period, stage_at(shown, period, deals.lazy()))

@@ -26,8 +26,6 @@ import io
 import json
 import logging
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -44,6 +42,7 @@ from crm.metrics.kpis import METRIC_SETS, Values, trend_of
 from crm.narrowing import narrow
 from crm.reports import DEFAULT_OPTIONS, ReportOptions, build_report, with_month_coverage
 from crm.snapshot import snapshot_dir, snapshot_name
+from crm.tables import SharedTables
 
 log = logging.getLogger(__name__)
 
@@ -159,30 +158,8 @@ def trend(frames: Frames, anchored: Filters, months: int = 12, metric_set: str =
                 lambda: computed_trend(frames, anchored, months, metric_set))
 
 
-EARLIER_MONTHS_KEPT = 256
-"""How many filters' whole months ``computed_trend`` keeps in memory (a dozen rows each)."""
-
-
-class _EarlierMonths:
-    """The rows of a trend's months before its last, per filter (its period aside), the months and the
-    metric set; the least recently used dropped past EARLIER_MONTHS_KEPT. One per data version
-    (Frames.memo)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.held: OrderedDict[bytes, pl.DataFrame] = OrderedDict()
-
-    def get(self, key: bytes, compute: Callable[[], pl.DataFrame]) -> pl.DataFrame:
-        with self.lock:
-            if key in self.held:
-                self.held.move_to_end(key)
-                return self.held[key]
-        value = compute()
-        with self.lock:
-            self.held[key] = value
-            while len(self.held) > EARLIER_MONTHS_KEPT:
-                self.held.popitem(last=False)
-        return value
+EARLIER_MONTHS_BYTES = 16 * 1024 * 1024
+"""Memory for the whole months ``computed_trend`` keeps (a dozen rows per filter: thousands of filters)."""
 
 
 def computed_trend(frames: Frames, anchored: Filters, months: int = 12, metric_set: str = "all") -> pl.DataFrame:
@@ -194,11 +171,9 @@ def computed_trend(frames: Frames, anchored: Filters, months: int = 12, metric_s
     ds = narrow(frames, anchored)
     periods = month_periods(anchored.period.end, months)
     earlier, last = periods[:-1], periods[-1:]
-    try:
-        key = digest(("trend months", anchored.without_period(), earlier, metric_set))
-    except Undigestable:
-        return with_month_coverage(trend_of(ds, periods, summaries), frames)
-    before = frames.memo("trend: earlier months", _EarlierMonths).get(key, lambda: trend_of(ds, earlier, summaries))
+    kept_months = frames.memo("trend: earlier months", lambda: SharedTables(EARLIER_MONTHS_BYTES))
+    before = kept_months.get(("trend months", anchored.without_period(), earlier, metric_set),
+                             lambda: trend_of(ds, earlier, summaries))
     return with_month_coverage(pl.concat([before, trend_of(ds, last, summaries)]), frames)
 
 

@@ -6,12 +6,11 @@ import logging
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import streamlit as st
@@ -20,7 +19,6 @@ from crm import auth, demo, quality, results
 from crm.config import is_embedded, resolve_database_url
 from crm.cross_sell import association_rules, rule_targets
 from crm.dataset import Frames, Progress, load_frames
-from crm.digest import Undigestable, digest
 from crm.filters import Filters, Period
 from crm.metrics import funnel
 from crm.metrics.kpis import Values
@@ -29,6 +27,7 @@ from crm.reports import DEFAULT_OPTIONS, ReportOptions, first_deals
 from crm.segment_rules import SegmentRule
 from crm.segments import customer_table
 from crm.store import Store
+from crm.tables import SharedTables
 
 if TYPE_CHECKING:
     from crm.churn_risk import ChurnModels
@@ -228,69 +227,15 @@ RESULT_BUDGET_MB = 1024
 """Memory for the page tables shared by every session (``CRM_RESULT_CACHE_MB``)."""
 
 
-class _Sized(Protocol):
-    def estimated_size(self) -> float: ...
-
-
-_Table = TypeVar("_Table", bound=_Sized)
-
-
-class _Tables:
-    """Tables computed for the pages, shared by every session and held within a memory budget (Polars'
-    estimate of each), the least recently used dropped first: a count of entries does not bound memory when
-    one filter's deal list holds a few thousand rows at 1M deals and millions at 10M. A table larger than a
-    quarter of the budget is handed out and not kept. Two sessions asking for the same table at once compute
-    it once; different tables are computed side by side (within the compute slots)."""
-
-    def __init__(self, budget_bytes: int) -> None:
-        self.budget = budget_bytes
-        self.lock = threading.Lock()
-        self.held: OrderedDict[bytes, _Sized] = OrderedDict()
-        self.size = 0
-        self.computing: dict[bytes, threading.Lock] = {}
-
-    def get(self, arguments: tuple[Any, ...], compute: Callable[[], _Table]) -> _Table:
-        """The table for ``arguments`` (what it is computed from), computed by ``compute`` when not held
-        (a frame, or anything with Polars' ``estimated_size``). Arguments without an exact digest
-        (crm.digest) are computed each time."""
-        try:
-            key = digest(arguments)
-        except Undigestable:
-            return compute()
-        with self.lock:
-            if key in self.held:
-                self.held.move_to_end(key)
-                return cast(_Table, self.held[key])
-            gate = self.computing.setdefault(key, threading.Lock())
-        with gate:
-            with self.lock:
-                if key in self.held:
-                    return cast(_Table, self.held[key])
-            try:
-                value = compute()
-            finally:
-                with self.lock:
-                    self.computing.pop(key, None)
-            size = int(value.estimated_size())
-            with self.lock:
-                if size <= self.budget // 4 and key not in self.held:
-                    self.held[key] = value
-                    self.size += size
-                    while self.size > self.budget:
-                        _, dropped = self.held.popitem(last=False)
-                        self.size -= int(dropped.estimated_size())
-            return value
-
-
 @st.cache_resource(show_spinner=False)
-def _tables() -> _Tables:
+def _tables() -> SharedTables:
     raw = os.environ.get("CRM_RESULT_CACHE_MB", "").strip()
     try:
         budget = int(raw) if raw else RESULT_BUDGET_MB
     except ValueError:
         log.warning("CRM_RESULT_CACHE_MB=%r is not a whole number; using %s", raw, RESULT_BUDGET_MB)
         budget = RESULT_BUDGET_MB
-    return _Tables(max(budget, 1) * 1024 * 1024)
+    return SharedTables(max(budget, 1) * 1024 * 1024)
 
 
 def _shared_table(max_entries: int) -> Any:
@@ -328,7 +273,7 @@ def _trend(url: str, version: int, anchored: Filters, months: int, metric_set: s
 
 def get_report(url: str, version: int, name: str, filters: Filters, options: ReportOptions = DEFAULT_OPTIONS) -> pl.DataFrame:
     """A named report (crm.reports) for these filters and view options, shared by every session within the
-    tables' memory budget (``_Tables``)."""
+    tables' memory budget (crm.tables.SharedTables)."""
     def compute() -> pl.DataFrame:
         with computing():
             return results.report(get_frames(url, version), name, filters, options)

@@ -1,4 +1,4 @@
-"""The page tables shared by every session (crm.ui.loaders._Tables): held within a memory budget, least
+"""The page tables shared by every session (crm.tables.SharedTables): held within a memory budget, least
 recently used dropped first, a table too large for it handed out but not kept, one computation per table
 when sessions ask at once."""
 
@@ -10,7 +10,7 @@ import time
 import polars as pl
 
 from crm.metrics import funnel
-from crm.ui.loaders import _Tables
+from crm.tables import SharedTables as _Tables
 
 
 def table(rows: int, value: int = 0) -> pl.DataFrame:
